@@ -22,6 +22,7 @@ const (
 	DefaultRememberIdleTimeout = 7 * 24 * time.Hour
 	DefaultRememberLifetime    = 30 * 24 * time.Hour
 	DefaultTouchInterval       = time.Minute
+	DefaultStoreTimeout        = 3 * time.Second
 	DefaultCookieName          = "session"
 )
 
@@ -77,6 +78,14 @@ type Options struct {
 	// from a URL.
 	Bearer bool
 
+	// StoreTimeout bounds each store call the Manager makes, on top of
+	// any deadline the request's context already has (default 3 seconds;
+	// negative for none). net/http gives request contexts no deadline, so
+	// without this bound a store that stops answering would hold every
+	// request until the client gave up; with it, the client promptly gets
+	// the ErrorHandler's response.
+	StoreTimeout time.Duration
+
 	// Codec encodes values (default JSON).
 	Codec Codec
 
@@ -109,6 +118,7 @@ type Manager struct {
 	idle, life    time.Duration
 	rIdle, rLife  time.Duration
 	touchInterval time.Duration
+	storeTimeout  time.Duration
 	bearer        bool
 	codec         Codec
 	onError       func(http.ResponseWriter, *http.Request, error)
@@ -132,6 +142,7 @@ func New(store Store, opts Options) (*Manager, error) {
 		rIdle:         or(opts.RememberIdleTimeout, DefaultRememberIdleTimeout),
 		rLife:         or(opts.RememberLifetime, DefaultRememberLifetime),
 		touchInterval: or(opts.TouchInterval, DefaultTouchInterval),
+		storeTimeout:  or(opts.StoreTimeout, DefaultStoreTimeout),
 		bearer:        opts.Bearer,
 		codec:         opts.Codec,
 		onError:       opts.ErrorHandler,
@@ -171,14 +182,25 @@ func New(store Store, opts Options) (*Manager, error) {
 	if _, err := m.attrs.Cookie(name, newToken(), time.Hour); err != nil {
 		return nil, fmt.Errorf("session: cookie: %w", err)
 	}
+	if min(m.idle, m.life, m.rIdle, m.rLife, m.touchInterval) < 0 {
+		return nil, errors.New("session: negative timeout")
+	}
 	if m.idle > m.life || m.rIdle > m.rLife {
 		return nil, errors.New("session: an idle timeout longer than its lifetime can never apply")
 	}
 	return m, nil
 }
 
+// bound returns ctx limited by StoreTimeout.
+func (m *Manager) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	if m.storeTimeout < 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, m.storeTimeout)
+}
+
 func or(d, def time.Duration) time.Duration {
-	if d > 0 {
+	if d != 0 {
 		return d
 	}
 	return def
@@ -249,7 +271,9 @@ func (m *Manager) load(r *http.Request, s *Session) error {
 		s.lapsed = true
 		return nil
 	}
-	rec, err := m.store.Load(r.Context(), id)
+	ctx, cancel := m.bound(r.Context())
+	rec, err := m.store.Load(ctx, id)
+	cancel()
 	switch {
 	case errors.Is(err, ErrNotFound):
 		s.lapsed = true
@@ -292,6 +316,8 @@ const maxAttempts = 100
 func (m *Manager) commit(ctx context.Context, s *Session, h http.Header, r *http.Request) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	ctx, cancel := m.bound(ctx)
+	defer cancel()
 	headersOpen := !s.started
 	s.started = true
 	for _, id := range s.retired {

@@ -2,6 +2,7 @@ package session_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/httpstate/httpstate/cookie"
 	"github.com/httpstate/httpstate/session"
 )
 
@@ -752,5 +754,44 @@ func TestIncrementResultIsVisibleToTheHandler(t *testing.T) {
 		if got := b.post("/incr"); got != strconv.Itoa(want) {
 			t.Fatalf("increment %d returned %q", want, got)
 		}
+	}
+}
+
+// hangingStore never answers, like a server that accepts connections and
+// then goes silent.
+type hangingStore struct{ session.Store }
+
+func (hangingStore) Load(ctx context.Context, id string) (session.Record, error) {
+	<-ctx.Done()
+	return session.Record{}, ctx.Err()
+}
+
+func TestAStoreThatHangsGivesAPromptErrorResponse(t *testing.T) {
+	s := newSite(t, hangingStore{newSpy(t)}, session.Options{StoreTimeout: 50 * time.Millisecond}, app())
+	tok := "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+	start := time.Now()
+	resp, _ := s.rawGet("/whoami", http.Header{"Cookie": {s.m.CookieName() + "=" + tok}})
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("status %d; want 503 once the store timeout passes", resp.StatusCode)
+	}
+	// Generous: the point is "bounded", not a latency figure.
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("request took %v with a 50ms store timeout", d)
+	}
+}
+
+func TestOptionsAreValidated(t *testing.T) {
+	for name, o := range map[string]session.Options{
+		"negative idle timeout":    {IdleTimeout: -time.Second},
+		"idle longer than life":    {IdleTimeout: 2 * time.Hour, Lifetime: time.Hour},
+		"invalid cookie name":      {CookieName: "bad name;"},
+		"SameSite=None insecurely": {Cookie: cookie.Attributes{SameSite: http.SameSiteNoneMode, Insecure: true}},
+	} {
+		if _, err := session.New(newSpy(t), o); err == nil {
+			t.Errorf("%s: New accepted it", name)
+		}
+	}
+	if _, err := session.New(nil, session.Options{}); err == nil {
+		t.Error("New accepted a nil store")
 	}
 }
