@@ -28,7 +28,7 @@ type Device struct {
 
 // Devices returns userID's live sessions, most recently used first.
 func (m *Manager) Devices(ctx context.Context, userID string) ([]Device, error) {
-	recs, err := m.store.ListByUser(ctx, userID)
+	recs, err := m.list1(ctx, userID)
 	if err != nil {
 		return nil, fmt.Errorf("session: list devices: %w", err)
 	}
@@ -77,7 +77,7 @@ func (m *Manager) Revoke(ctx context.Context, userID, handle string) error {
 	if userID == "" || handle == "" {
 		return ErrNotFound
 	}
-	rec, err := m.store.Load(ctx, handle)
+	rec, err := m.load1(ctx, handle)
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {
 			return ErrNotFound
@@ -87,7 +87,7 @@ func (m *Manager) Revoke(ctx context.Context, userID, handle string) error {
 	if rec.UserID != userID || isTombstone(rec.Data) {
 		return ErrNotFound
 	}
-	if err := m.store.Delete(ctx, handle); err != nil {
+	if err := m.delete1(ctx, handle); err != nil {
 		return fmt.Errorf("session: revoke: %w", err)
 	}
 	return nil
@@ -104,7 +104,7 @@ func (m *Manager) RevokeAll(ctx context.Context, userID, except string) (int, er
 	if userID == "" {
 		return 0, errors.New("session: RevokeAll with an empty user ID")
 	}
-	recs, err := m.store.ListByUser(ctx, userID)
+	recs, err := m.list1(ctx, userID)
 	if err != nil {
 		return 0, fmt.Errorf("session: revoke all: %w", err)
 	}
@@ -113,7 +113,7 @@ func (m *Manager) RevokeAll(ctx context.Context, userID, except string) (int, er
 		if rec.ID == except || rec.UserID != userID {
 			continue
 		}
-		if err := m.store.Delete(ctx, rec.ID); err != nil {
+		if err := m.delete1(ctx, rec.ID); err != nil {
 			return n, fmt.Errorf("session: revoke all: %w", err)
 		}
 		n++

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"strings"
@@ -199,6 +200,33 @@ func (m *Manager) bound(ctx context.Context) (context.Context, context.CancelFun
 	return context.WithTimeout(ctx, m.storeTimeout)
 }
 
+// load1, save1, delete1 and list1 are the store's methods, each call
+// bounded by StoreTimeout on its own, so a long compare-and-swap retry
+// loop under contention is not cut short by a budget meant for one call.
+func (m *Manager) load1(ctx context.Context, id string) (Record, error) {
+	ctx, cancel := m.bound(ctx)
+	defer cancel()
+	return m.store.Load(ctx, id)
+}
+
+func (m *Manager) save1(ctx context.Context, rec Record) error {
+	ctx, cancel := m.bound(ctx)
+	defer cancel()
+	return m.store.Save(ctx, rec)
+}
+
+func (m *Manager) delete1(ctx context.Context, id string) error {
+	ctx, cancel := m.bound(ctx)
+	defer cancel()
+	return m.store.Delete(ctx, id)
+}
+
+func (m *Manager) list1(ctx context.Context, userID string) ([]Record, error) {
+	ctx, cancel := m.bound(ctx)
+	defer cancel()
+	return m.store.ListByUser(ctx, userID)
+}
+
 func or(d, def time.Duration) time.Duration {
 	if d != 0 {
 		return d
@@ -271,9 +299,7 @@ func (m *Manager) load(r *http.Request, s *Session) error {
 		s.lapsed = true
 		return nil
 	}
-	ctx, cancel := m.bound(r.Context())
-	rec, err := m.store.Load(ctx, id)
-	cancel()
+	rec, err := m.load1(r.Context(), id)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		s.lapsed = true
@@ -316,12 +342,10 @@ const maxAttempts = 100
 func (m *Manager) commit(ctx context.Context, s *Session, h http.Header, r *http.Request) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	ctx, cancel := m.bound(ctx)
-	defer cancel()
 	headersOpen := !s.started
 	s.started = true
 	for _, id := range s.retired {
-		if err := m.store.Delete(ctx, id); err != nil {
+		if err := m.delete1(ctx, id); err != nil {
 			return fmt.Errorf("session: delete: %w", err)
 		}
 	}
@@ -398,8 +422,11 @@ func (m *Manager) save(ctx context.Context, s *Session, r *http.Request) (bool, 
 	now := m.now()
 	for attempt := 1; ; attempt++ {
 		if s.oldID != "" {
-			err := m.store.Save(ctx, Record{ID: s.oldID, Version: s.oldVersion, Expiry: now.Add(time.Minute), Data: tombstone})
+			err := m.save1(ctx, Record{ID: s.oldID, Version: s.oldVersion, Expiry: now.Add(time.Minute), Data: tombstone})
 			if errors.Is(err, ErrConflict) && attempt < maxAttempts {
+				if err := backoff(ctx, attempt); err != nil {
+					return false, err
+				}
 				if err := m.rebase(ctx, s, s.oldID, &s.oldVersion); err != nil {
 					return false, err
 				}
@@ -413,7 +440,7 @@ func (m *Manager) save(ctx context.Context, s *Session, r *http.Request) (bool, 
 			old := s.oldID
 			s.oldID = ""
 			defer func() {
-				if err := m.store.Delete(ctx, old); err != nil {
+				if err := m.delete1(ctx, old); err != nil {
 					m.log.WarnContext(ctx, "deleting a renewed session's old record failed; it expires on its own", "session", shortID(old), "err", err)
 				}
 			}()
@@ -426,7 +453,7 @@ func (m *Manager) save(ctx context.Context, s *Session, r *http.Request) (bool, 
 		if !exp.After(now) {
 			return false, errLost
 		}
-		err := m.store.Save(ctx, Record{ID: s.id, UserID: s.userID, Version: s.version, Expiry: exp, Data: st.encode(nil)})
+		err := m.save1(ctx, Record{ID: s.id, UserID: s.userID, Version: s.version, Expiry: exp, Data: st.encode(nil)})
 		if err == nil {
 			s.st = st
 			s.version++
@@ -443,16 +470,37 @@ func (m *Manager) save(ctx context.Context, s *Session, r *http.Request) (bool, 
 			s.touch = false
 			return false, nil
 		}
+		if err := backoff(ctx, attempt); err != nil {
+			return false, err
+		}
 		if err := m.rebase(ctx, s, s.id, &s.version); err != nil {
 			return false, err
 		}
 	}
 }
 
+// backoff waits a random time that grows with the number of conflicts
+// already lost, so that many requests racing on one session stop
+// colliding in lockstep. The first retry is immediate.
+func backoff(ctx context.Context, attempt int) error {
+	if attempt < 2 {
+		return nil
+	}
+	d := time.Duration(rand.N(1<<min(attempt, 7))) * 50 * time.Microsecond
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("session: save: %w", ctx.Err())
+	}
+}
+
 // rebase reloads the record under id and replays the request's changes on
 // it. It returns errLost if the record is gone or was renewed away.
 func (m *Manager) rebase(ctx context.Context, s *Session, id string, version *uint64) error {
-	rec, err := m.store.Load(ctx, id)
+	rec, err := m.load1(ctx, id)
 	if errors.Is(err, ErrNotFound) || err == nil && isTombstone(rec.Data) {
 		return errLost
 	}
