@@ -83,7 +83,7 @@ func NewID() string {
 func newUser() string { return "user-" + NewID()[:12] }
 
 func ctx(t *testing.T) context.Context {
-	c, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	c, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	t.Cleanup(cancel)
 	return c
 }

@@ -1,0 +1,388 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/httpstate/httpstate/internal/sweeper"
+	"github.com/httpstate/httpstate/session"
+)
+
+// Defaults of the options.
+const (
+	// DefaultTable is the table a Store uses without WithTable. It is not
+	// "sessions", which many apps already have for something else.
+	DefaultTable = "httpstate_sessions"
+
+	// DefaultSweepInterval is the average time between two background
+	// sweeps without WithSweepInterval.
+	DefaultSweepInterval = 5 * time.Minute
+
+	// DefaultSweepBatch is how many expired rows one sweep statement
+	// deletes at most without WithSweepBatch.
+	DefaultSweepBatch = 1000
+)
+
+// connectTimeout bounds how long a pool created by Open spends on one new
+// connection when its URL sets no connect_timeout. A caller's deadline ends
+// the call that waits for the connection anyway, but pgxpool finishes the
+// connection attempt in the background, and against a server that accepts
+// connections and never answers that attempt would hold a pool slot until
+// the pool is closed.
+const connectTimeout = 10 * time.Second
+
+// sweepTimeout bounds one batch of the background sweeper, which has no
+// caller whose deadline it could inherit.
+const sweepTimeout = 30 * time.Second
+
+// ErrNoTable reports that the session table does not exist. It only
+// happens with WithoutMigration (or when the table is dropped under a
+// running store); create the table with the SQL in the package
+// documentation.
+var ErrNoTable = errors.New("postgres: session table does not exist")
+
+var (
+	errExpiry = errors.New("postgres: record expiry is zero or in the past")
+	errText   = errors.New("postgres: record ID and UserID must be valid UTF-8 without NUL bytes")
+)
+
+// storable reports whether PostgreSQL accepts s as text. IDs can come from
+// requests (a device list's revoke button posts one), so a string it
+// refuses must read as "no such record" rather than as a server error.
+func storable(s string) bool {
+	return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0
+}
+
+// Store is a session.Store on a PostgreSQL table. It is safe for concurrent
+// use, and any number of Stores, in any number of processes, may share one
+// table. The zero value is not usable; call New or Open.
+type Store struct {
+	pool    *pgxpool.Pool
+	ownPool bool
+	name    string // the table as written in SQL, for error messages
+	q       queries
+
+	batch      int
+	onSweepErr func(error)
+	afterSweep func() // test hook: called after every sweep
+	sweeper    *sweeper.Sweeper
+	closeOnce  sync.Once
+}
+
+// Option configures a Store.
+type Option func(*config)
+
+type config struct {
+	table, schema string
+	noMigration   bool
+	sweepInterval time.Duration
+	sweepBatch    int
+	onSweepErr    func(error)
+	afterSweep    func()
+}
+
+// WithTable sets the name of the table (default DefaultTable). The name
+// must be 1 to 48 characters of lower-case ASCII letters, digits and
+// underscores, not starting with a digit; New rejects anything else, so no
+// name can inject SQL or collide with another table's index names, which
+// append up to 15 characters to it within PostgreSQL's 63-byte limit.
+func WithTable(name string) Option {
+	return func(c *config) { c.table = name }
+}
+
+// WithSchema puts the table in the named schema, which must already exist,
+// instead of the first schema of the connection's search_path. The rules
+// for the name are those of WithTable, with up to 63 characters.
+func WithSchema(name string) Option {
+	return func(c *config) { c.schema = name }
+}
+
+// WithoutMigration stops New from creating the table and its indexes, for
+// deployments that run their own migrations (with the SQL in the package
+// documentation) or whose database user may not create tables. New then
+// does no I/O at all, and a missing table shows up as an error wrapping
+// ErrNoTable from every method.
+func WithoutMigration() Option {
+	return func(c *config) { c.noMigration = true }
+}
+
+// WithSweepInterval sets the average time between two runs of the
+// background sweeper that deletes expired rows (default
+// DefaultSweepInterval). Each wait is drawn at random from half to one and
+// a half times the interval, so that many instances on one table spread
+// their sweeps. Zero or less disables the sweeper: expired rows are then
+// invisible but stay in the table until DeleteExpired is called.
+func WithSweepInterval(d time.Duration) Option {
+	return func(c *config) { c.sweepInterval = d }
+}
+
+// WithSweepBatch sets how many rows the sweeper deletes per statement
+// (default DefaultSweepBatch); a sweep repeats batches until one comes back
+// short. Small batches keep each statement's locks and its write-ahead log
+// burst small. Zero or less deletes every expired row in one statement.
+func WithSweepBatch(n int) Option {
+	return func(c *config) { c.sweepBatch = n }
+}
+
+// WithSweepErrorHandler sets a function that receives the errors of the
+// background sweeper, which has no caller to return them to; by default
+// they are dropped and the sweep is tried again at the next interval. The
+// function runs on the sweeper's goroutine, and errors caused by Close are
+// not reported.
+func WithSweepErrorHandler(f func(error)) Option {
+	return func(c *config) { c.onSweepErr = f }
+}
+
+// New returns a Store that keeps its records in a table reached through
+// pool. Unless WithoutMigration is given, New creates the table and its
+// indexes if they do not exist yet, and returns an error if it cannot. The
+// pool stays the caller's: Close does not close it. The pool must connect
+// to the primary server; see the package documentation.
+func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, error) {
+	if pool == nil {
+		return nil, errors.New("postgres: New: nil pool")
+	}
+	return newStore(ctx, pool, false, opts)
+}
+
+// Open creates a pool from a PostgreSQL URL or keyword/value connection
+// string (see pgxpool.ParseConfig) and returns a Store on it, as New does.
+// The Store owns the pool and Close closes it. When the connection string
+// sets no connect_timeout, Open sets 10 seconds.
+func Open(ctx context.Context, connString string, opts ...Option) (*Store, error) {
+	cfg, err := pgxpool.ParseConfig(connString)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: Open: %w", err)
+	}
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = connectTimeout
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: Open: %w", err)
+	}
+	s, err := newStore(ctx, pool, true, opts)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func newStore(ctx context.Context, pool *pgxpool.Pool, own bool, opts []Option) (*Store, error) {
+	c := config{table: DefaultTable, sweepInterval: DefaultSweepInterval, sweepBatch: DefaultSweepBatch}
+	for _, o := range opts {
+		o(&c)
+	}
+	t, err := newTable(c.schema, c.table)
+	if err != nil {
+		return nil, err
+	}
+	if !c.noMigration {
+		if err := t.migrate(ctx, pool); err != nil {
+			return nil, err
+		}
+	}
+	s := &Store{
+		pool:       pool,
+		ownPool:    own,
+		name:       t.ref,
+		q:          t.queries(),
+		batch:      c.sweepBatch,
+		onSweepErr: c.onSweepErr,
+		afterSweep: c.afterSweep,
+	}
+	s.sweeper = sweeper.Start(c.sweepInterval, s.sweep)
+	return s, nil
+}
+
+// Close stops the background sweeper, waiting for a sweep in progress to
+// be canceled, and closes the pool if Open created it. A pool given to New
+// stays open. Close is safe to call more than once and concurrently; the
+// Store must not be used after it.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.sweeper.Stop()
+		if s.ownPool {
+			s.pool.Close()
+		}
+	})
+	return nil
+}
+
+// Load implements session.Store.
+func (s *Store) Load(ctx context.Context, id string) (session.Record, error) {
+	if !storable(id) {
+		if err := ctx.Err(); err != nil {
+			return session.Record{}, s.fail(ctx, "load", err)
+		}
+		return session.Record{}, session.ErrNotFound
+	}
+	rec := session.Record{ID: id}
+	var version int64
+	err := s.pool.QueryRow(ctx, s.q.load, id).Scan(&rec.UserID, &version, &rec.Expiry, &rec.Data)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return session.Record{}, session.ErrNotFound
+	}
+	if err != nil {
+		return session.Record{}, s.fail(ctx, "load", err)
+	}
+	rec.Version = uint64(version)
+	return rec, nil
+}
+
+// Save implements session.Store. The compare-and-swap is one statement: an
+// UPDATE guarded by the version and the expiry, or for Version 0 an INSERT
+// whose ON CONFLICT clause only replaces an expired row.
+func (s *Store) Save(ctx context.Context, rec session.Record) error {
+	if rec.Expiry.IsZero() || !rec.Expiry.After(time.Now()) {
+		return errExpiry
+	}
+	if !storable(rec.ID) || !storable(rec.UserID) {
+		return errText
+	}
+	if rec.Version > math.MaxInt64 {
+		// bigint cannot hold it, so no stored version equals it.
+		return session.ErrConflict
+	}
+	var (
+		tag pgconn.CommandTag
+		err error
+	)
+	if rec.Version == 0 {
+		tag, err = s.pool.Exec(ctx, s.q.insert, rec.ID, rec.UserID, rec.Expiry, data(rec.Data))
+	} else {
+		tag, err = s.pool.Exec(ctx, s.q.update, rec.ID, int64(rec.Version), rec.UserID, rec.Expiry, data(rec.Data))
+	}
+	if err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "40001" {
+			// Under REPEATABLE READ or SERIALIZABLE as the pool's default,
+			// a concurrent writer of the row makes PostgreSQL abort the
+			// statement instead of re-checking the version; either way
+			// another writer won and nothing was written.
+			return fmt.Errorf("postgres: save: %w (%w)", session.ErrConflict, err)
+		}
+		return s.fail(ctx, "save", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return session.ErrConflict
+	}
+	return nil
+}
+
+// data keeps an empty Data from being sent as NULL, which the NOT NULL
+// column would refuse.
+func data(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}
+
+// Delete implements session.Store.
+func (s *Store) Delete(ctx context.Context, id string) error {
+	if !storable(id) {
+		// No row can have this ID.
+		if err := ctx.Err(); err != nil {
+			return s.fail(ctx, "delete", err)
+		}
+		return nil
+	}
+	if _, err := s.pool.Exec(ctx, s.q.delete, id); err != nil {
+		return s.fail(ctx, "delete", err)
+	}
+	return nil
+}
+
+// ListByUser implements session.Store.
+func (s *Store) ListByUser(ctx context.Context, userID string) ([]session.Record, error) {
+	if userID == "" || !storable(userID) {
+		// Anonymous sessions are not indexed (see the partial index), and
+		// no row can hold a user ID that is not storable.
+		if err := ctx.Err(); err != nil {
+			return nil, s.fail(ctx, "list by user", err)
+		}
+		return []session.Record{}, nil
+	}
+	rows, err := s.pool.Query(ctx, s.q.list, userID)
+	if err != nil {
+		return nil, s.fail(ctx, "list by user", err)
+	}
+	defer rows.Close()
+	out := []session.Record{}
+	for rows.Next() {
+		rec := session.Record{UserID: userID}
+		var version int64
+		if err := rows.Scan(&rec.ID, &version, &rec.Expiry, &rec.Data); err != nil {
+			return nil, s.fail(ctx, "list by user", err)
+		}
+		rec.Version = uint64(version)
+		out = append(out, rec)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.fail(ctx, "list by user", err)
+	}
+	return out, nil
+}
+
+// DeleteExpired implements session.Store. Rows that another transaction
+// has locked, such as another Store's concurrent DeleteExpired, are skipped
+// rather than waited for, so instances sweeping one table at the same time
+// share the work instead of queueing behind each other.
+func (s *Store) DeleteExpired(ctx context.Context, limit int) (int, error) {
+	var lim any // NULL: LIMIT NULL is LIMIT ALL
+	if limit > 0 {
+		lim = int64(limit)
+	}
+	tag, err := s.pool.Exec(ctx, s.q.deleteExpired, lim)
+	if err != nil {
+		return 0, s.fail(ctx, "delete expired", err)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
+func (s *Store) sweep(ctx context.Context) {
+	if s.afterSweep != nil {
+		defer s.afterSweep()
+	}
+	for ctx.Err() == nil {
+		batchCtx, cancel := context.WithTimeout(ctx, sweepTimeout)
+		n, err := s.DeleteExpired(batchCtx, s.batch)
+		cancel()
+		if err != nil {
+			if ctx.Err() == nil && s.onSweepErr != nil {
+				s.onSweepErr(err)
+			}
+			return
+		}
+		if s.batch <= 0 || n < s.batch {
+			return
+		}
+	}
+}
+
+// fail wraps err for the operation op. A missing table becomes ErrNoTable,
+// and when ctx is done the result wraps ctx.Err() even if the driver's
+// error does not, so that callers can always tell a timeout from an
+// outage.
+func (s *Store) fail(ctx context.Context, op string, err error) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "42P01" {
+		return fmt.Errorf("postgres: %s: %w: %s (create it with the SQL in the package documentation): %w", op, ErrNoTable, s.name, err)
+	}
+	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
+		return fmt.Errorf("postgres: %s: %w (%w)", op, cerr, err)
+	}
+	return fmt.Errorf("postgres: %s: %w", op, err)
+}
