@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -793,5 +794,34 @@ func TestOptionsAreValidated(t *testing.T) {
 	}
 	if _, err := session.New(nil, session.Options{}); err == nil {
 		t.Error("New accepted a nil store")
+	}
+}
+
+func TestReadFromAndFlushSaveBeforeTheFirstByte(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/copy", func(w http.ResponseWriter, r *http.Request) {
+		session.FromContext(r.Context()).Put("via", "copy")
+		w.Header().Set("Cache-Control", "max-age=60")
+		io.Copy(w, strings.NewReader("copied body")) // takes the ReadFrom path
+	})
+	mux.HandleFunc("/flush", func(w http.ResponseWriter, r *http.Request) {
+		session.FromContext(r.Context()).Put("via", "flush")
+		w.(http.Flusher).Flush()
+	})
+	s := newSite(t, newSpy(t), session.Options{}, mux)
+	for _, path := range []string{"/copy", "/flush"} {
+		b := s.browser()
+		body := b.get(path)
+		if b.cookie() == "" {
+			t.Fatalf("%s: no session cookie", path)
+		}
+		if path == "/copy" {
+			if body != "copied body" {
+				t.Fatalf("body %q", body)
+			}
+			if cc := b.resp.Header.Get("Cache-Control"); cc != `max-age=60, no-cache="Set-Cookie"` {
+				t.Fatalf("Cache-Control %q: a response setting the cookie must not be cached with it", cc)
+			}
+		}
 	}
 }
