@@ -68,7 +68,8 @@ func Example() {
 	}
 	_, err = store.Load(ctx, phone.ID)
 	fmt.Println("phone logged out:", errors.Is(err, session.ErrNotFound))
-	// Output:
+	// It needs a server, so `go test` compiles this example without running it.
+	// Against one, it prints:
 	// first save: <nil>
 	// second save conflicts: true
 	// sessions: 2
