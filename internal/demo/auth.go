@@ -1,0 +1,156 @@
+package demo
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/httpstate/httpstate/session"
+)
+
+// currentUser returns the logged-in user of s, or nil. A session naming an
+// account that no longer exists counts as anonymous.
+func (a *App) currentUser(s *session.Session) *user {
+	if s == nil {
+		return nil
+	}
+	id := s.UserID()
+	if id == "" {
+		return nil
+	}
+	return a.users.lookup(id)
+}
+
+// requireUser returns the logged-in user, or sends the browser to the
+// login page (coming back here afterwards) and returns nil.
+func (a *App) requireUser(w http.ResponseWriter, r *http.Request) (*session.Session, *user) {
+	s := session.FromContext(r.Context())
+	if u := a.currentUser(s); u != nil {
+		return s, u
+	}
+	if !s.Lapsed() {
+		// A lapsed session already got its own notice.
+		a.flash(r, "info", translate(a.prefsFor(r).Lang, "Please log in to see this page."))
+	}
+	next := "/"
+	if r.Method == http.MethodGet {
+		next = r.URL.Path
+	}
+	redirect(w, r, "/login?next="+url.QueryEscape(next))
+	return nil, nil
+}
+
+// noticeLapsed tells the visitor when the session their browser presented
+// has ended (timed out, logged out elsewhere, revoked), instead of
+// silently showing them logged out. The notice is a flash message, so it
+// survives the redirect that follows a form.
+func (a *App) noticeLapsed(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s := session.FromContext(r.Context()); s.Lapsed() && r.URL.Path != "/login" {
+			a.flash(r, "warning", translate(a.prefsFor(r).Lang, "Your session has expired or was ended from another device."))
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+type loginData struct {
+	Next, Username, Error string
+	Accounts              []Account
+}
+
+func (a *App) loginPage(w http.ResponseWriter, r *http.Request) {
+	next := localPath(r.URL.Query().Get("next"))
+	if a.currentUser(session.FromContext(r.Context())) != nil {
+		redirect(w, r, next)
+		return
+	}
+	a.renderLogin(w, r, http.StatusOK, loginData{Next: next})
+}
+
+func (a *App) renderLogin(w http.ResponseWriter, r *http.Request, status int, d loginData) {
+	p := a.newPage(r, "Log in", "login")
+	d.Accounts = a.cfg.Accounts
+	p.Data = d
+	a.render(w, r, status, "login", p)
+}
+
+// login checks the password and logs the session in. Login renews the
+// session ID, so a token planted before login (session fixation) is
+// worthless after it; "remember me" picks a persistent cookie and the
+// longer timeouts.
+func (a *App) login(w http.ResponseWriter, r *http.Request) {
+	lang := a.prefsFor(r).Lang
+	username := strings.TrimSpace(r.PostFormValue("username"))
+	next := localPath(r.PostFormValue("next"))
+	d := loginData{Next: next, Username: username}
+	if wait := a.throttle.wait(username); wait > 0 {
+		a.log.WarnContext(r.Context(), "login throttled", "user", a.knownUser(username))
+		d.Error = translatef(lang, "Too many failed attempts for this account. Try again in %d minutes.", int(wait/time.Minute)+1)
+		a.renderLogin(w, r, http.StatusTooManyRequests, d)
+		return
+	}
+	u := a.users.authenticate(username, r.PostFormValue("password"))
+	if u == nil {
+		a.throttle.fail(username)
+		a.log.InfoContext(r.Context(), "login failed", "user", a.knownUser(username))
+		d.Error = translate(lang, "Wrong username or password.")
+		// 422, as for any form that must be corrected and sent again.
+		a.renderLogin(w, r, http.StatusUnprocessableEntity, d)
+		return
+	}
+	a.throttle.succeed(username)
+	s := session.FromContext(r.Context())
+	remember := r.PostFormValue("remember") == "on"
+	if err := s.Login(u.username, remember); err != nil {
+		a.fail(w, r, "login failed", err)
+		return
+	}
+	a.log.InfoContext(r.Context(), "login", "user", u.username, "remember", remember)
+	a.flash(r, "success", translatef(lang, "Welcome back, %s.", u.name))
+	redirect(w, r, next)
+}
+
+// knownUser returns username if such an account exists, for logs: a
+// mistyped password in the username field must not end up in them.
+func (a *App) knownUser(username string) string {
+	if u := a.users.lookup(username); u != nil {
+		return u.username
+	}
+	return "(unknown)"
+}
+
+// logout deletes the session on the server, so the old cookie is worthless
+// even to someone who copied it, and expires it in the browser.
+func (a *App) logout(w http.ResponseWriter, r *http.Request) {
+	s := session.FromContext(r.Context())
+	user := s.UserID()
+	if err := s.Logout(); err != nil {
+		a.fail(w, r, "logout failed", err)
+		return
+	}
+	if user != "" {
+		a.log.InfoContext(r.Context(), "logout", "user", user)
+	}
+	a.flash(r, "info", translate(a.prefsFor(r).Lang, "You have been logged out."))
+	redirect(w, r, "/")
+}
+
+// flash queues a message for the next page. A failure here means the
+// response has already started, a programming error worth a log line but
+// not a failed request.
+func (a *App) flash(r *http.Request, kind, msg string) {
+	s := session.FromContext(r.Context())
+	if s == nil {
+		return
+	}
+	if err := s.AddFlash(kind, msg); err != nil {
+		a.log.WarnContext(r.Context(), "flash message dropped", "err", err)
+	}
+}
+
+// fail logs err and shows a generic error page.
+func (a *App) fail(w http.ResponseWriter, r *http.Request, what string, err error) {
+	a.log.ErrorContext(r.Context(), what, "err", err)
+	a.errorPage(w, r, http.StatusInternalServerError, "Something went wrong", "Please try again.")
+}

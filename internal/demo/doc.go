@@ -1,0 +1,23 @@
+// Package demo is the demo web shop that "httpstate serve" runs: every
+// idea of the httpstate packages working end to end in a browser.
+//
+//   - Logging in and out, with argon2id password hashes, a "remember me"
+//     box that picks a browser-session or a persistent cookie, and the
+//     session ID renewed at login and on a password change.
+//   - A cart kept in the session and changed with session.Update, so two
+//     tabs adding items at once both count.
+//   - Preferences (theme, language, a dismissible banner) in a sealed
+//     cookie, plus the theme in a signed cookie page scripts can read.
+//   - "Your devices": each live session with its browser and network,
+//     revocable one by one or all but the current one.
+//   - Flash messages, and a notice when a session has ended.
+//   - A JSON API: credentials for an access and refresh token (package
+//     token), refresh, a bearer-protected /api/me, and the JWKS.
+//   - CSRF protection by http.CrossOriginProtection on every route, a
+//     strict Content-Security-Policy and other security headers, no-store
+//     on every page, /healthz and structured logs that never contain a
+//     token.
+//
+// New builds the shop from a Config naming its stores and secret;
+// App.Handler is an ordinary http.Handler, so tests run it in-process.
+package demo
