@@ -165,4 +165,3 @@ func soak(t *testing.T, store session.Store, closeStore func()) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
-
