@@ -277,10 +277,10 @@ func (m *Manager) load(r *http.Request, s *Session) error {
 	s.m = m
 	s.st.created = now.UnixMilli()
 	s.st.seen = s.st.created
-	tok, presented := "", false
+	tok, id, presented := "", "", false
 	cookieValues(r.Header, m.cookieName, func(v string) bool {
 		presented, s.presented = true, true
-		if idFromToken(v) != "" {
+		if id = idFromToken(v); id != "" {
 			tok = v
 			return true
 		}
@@ -289,12 +289,12 @@ func (m *Manager) load(r *http.Request, s *Session) error {
 	if !presented && m.bearer {
 		if tok = bearerToken(r.Header); tok != "" {
 			presented, s.bearer = true, true
+			id = idFromToken(tok)
 		}
 	}
 	if !presented {
 		return nil
 	}
-	id := idFromToken(tok)
 	if id == "" {
 		s.lapsed = true
 		return nil
