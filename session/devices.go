@@ -64,7 +64,7 @@ func (m *Manager) device(rec Record, now time.Time) (Device, bool) {
 	return Device{
 		Handle: rec.ID, UserID: rec.UserID,
 		Created: unixMilli(st.created), LastSeen: unixMilli(st.seen), Expires: exp,
-		UserAgent: st.agent, IP: st.ip, Remembered: st.remember,
+		UserAgent: string(st.agent), IP: string(st.ip), Remembered: st.remember,
 	}, true
 }
 

@@ -2,6 +2,7 @@ package session
 
 import (
 	"bytes"
+	"encoding/json"
 	"net/http"
 	"testing"
 )
@@ -10,7 +11,7 @@ import (
 // never panic, and whatever it accepts must re-encode to the same bytes
 // (one spelling per state, so nothing can hide in a record).
 func FuzzDecodeState(f *testing.F) {
-	st := state{remember: true, created: 1700000000000, seen: 1700000001000, agent: "Mozilla/5.0", ip: "203.0.113.7",
+	st := state{remember: true, created: 1700000000000, seen: 1700000001000, agent: []byte("Mozilla/5.0"), ip: []byte("203.0.113.7"),
 		values: []kv{{"cart", []byte(`[1,2]`)}, {"theme", []byte(`"dark"`)}}, flashes: []Flash{{"info", "hi"}}}
 	f.Add(st.encode(nil))
 	f.Add((&state{}).encode(nil))
@@ -48,4 +49,54 @@ func FuzzRequestToken(f *testing.F) {
 			idFromToken(tok)
 		}
 	})
+}
+
+// FuzzScalarJSON holds the JSON codec's fast paths to encoding/json: for
+// any input, a value the fast decoder accepts must be what json.Unmarshal
+// gives, and whatever json.Unmarshal decodes must be encoded exactly as
+// json.Marshal would.
+func FuzzScalarJSON(f *testing.F) {
+	for _, s := range []string{
+		`0`, `-0`, `42`, `-7`, `007`, `-`, `1e3`, `1.0`, `+1`, ` 1`, `1 `,
+		`9223372036854775807`, `9223372036854775808`, `-9223372036854775809`,
+		`true`, `false`, `null`, `True`,
+		`""`, `"a b"`, `"<&>"`, `"\u00e9"`, `"é"`, `"\\"`, `"a"b"`, `"`, "\"\x01\"", "\"\xff\"",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		checkScalar[int](t, data)
+		checkScalar[int64](t, data)
+		checkScalar[bool](t, data)
+		checkScalar[string](t, data)
+		// Any string, including ones that are not JSON at all.
+		if b, ok := encodeScalar(string(data)); ok {
+			if want, _ := json.Marshal(string(data)); !bytes.Equal(b, want) {
+				t.Fatalf("encodeScalar(%q) = %s; json.Marshal gives %s", data, b, want)
+			}
+		}
+	})
+}
+
+func checkScalar[T comparable](t *testing.T, data []byte) {
+	t.Helper()
+	var fast T
+	if decodeScalar(data, &fast) {
+		var want T
+		if err := json.Unmarshal(data, &want); err != nil {
+			t.Fatalf("decodeScalar accepted %q into %T; json.Unmarshal rejects it: %v", data, want, err)
+		}
+		if fast != want {
+			t.Fatalf("decodeScalar(%q) = %v; json.Unmarshal gives %v", data, fast, want)
+		}
+	}
+	var v T
+	if json.Unmarshal(data, &v) != nil {
+		return
+	}
+	if b, ok := encodeScalar(v); ok {
+		if want, _ := json.Marshal(v); !bytes.Equal(b, want) {
+			t.Fatalf("encodeScalar(%v) = %s; json.Marshal gives %s", v, b, want)
+		}
+	}
 }

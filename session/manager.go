@@ -36,8 +36,19 @@ type Codec interface {
 
 type jsonCodec struct{}
 
-func (jsonCodec) Marshal(v any) ([]byte, error)      { return json.Marshal(v) }
-func (jsonCodec) Unmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }
+func (jsonCodec) Marshal(v any) ([]byte, error) {
+	if b, ok := encodeScalar(v); ok {
+		return b, nil
+	}
+	return json.Marshal(v)
+}
+
+func (jsonCodec) Unmarshal(data []byte, v any) error {
+	if decodeScalar(data, v) {
+		return nil
+	}
+	return json.Unmarshal(data, v)
+}
 
 // JSON is the default Codec: encoding/json, which needs no registration of
 // types and keeps stored sessions readable.
@@ -84,7 +95,8 @@ type Options struct {
 	// negative for none). net/http gives request contexts no deadline, so
 	// without this bound a store that stops answering would hold every
 	// request until the client gave up; with it, the client promptly gets
-	// the ErrorHandler's response.
+	// the ErrorHandler's response. Stores that implement InProcess get
+	// no bound unless StoreTimeout is set.
 	StoreTimeout time.Duration
 
 	// Codec encodes values (default JSON).
@@ -153,6 +165,9 @@ func New(store Store, opts Options) (*Manager, error) {
 	}
 	if m.codec == nil {
 		m.codec = JSON
+	}
+	if ip, ok := store.(InProcess); ok && opts.StoreTimeout == 0 && ip.InProcess() {
+		m.storeTimeout = -1
 	}
 	if m.onError == nil {
 		m.onError = unavailable
@@ -447,8 +462,13 @@ func (m *Manager) save(ctx context.Context, s *Session, r *http.Request) (bool, 
 		}
 		st := s.st
 		st.seen = now.UnixMilli()
-		st.agent = truncate(r.UserAgent(), maxAgentLen)
-		st.ip = truncate(m.clientIP(r), maxAgentLen)
+		// Copied only when they change, which for one browser is rarely.
+		if agent := truncate(r.UserAgent(), maxAgentLen); string(st.agent) != agent {
+			st.agent = []byte(agent)
+		}
+		if ip := truncate(m.clientIP(r), maxAgentLen); string(st.ip) != ip {
+			st.ip = []byte(ip)
+		}
 		exp := m.deadline(&st)
 		if !exp.After(now) {
 			return false, errLost

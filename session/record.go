@@ -9,7 +9,8 @@ import (
 
 // The Manager's encoding of Record.Data. It is a compact binary format
 // rather than JSON or gob so that a read-only request decodes a session
-// with one allocation and no reflection:
+// without reflection and without copying its values, user agent or
+// address:
 //
 //	format   byte     1 (0 marks a tombstone left by RenewID)
 //	flags    byte     bit 0: remember me
@@ -35,11 +36,11 @@ var errCorrupt = errors.New("session: corrupt record data")
 // state is the decoded content of a session record.
 type state struct {
 	remember bool
-	created  int64 // unix ms
-	seen     int64 // unix ms
-	agent    string
-	ip       string
-	values   []kv // sorted by key
+	created  int64  // unix ms
+	seen     int64  // unix ms
+	agent    []byte // alias the record's data, as values do: they are
+	ip       []byte // read only to list devices, so decoding copies neither
+	values   []kv   // sorted by key
 	flashes  []Flash
 }
 
@@ -108,8 +109,8 @@ func (st *state) encode(dst []byte) []byte {
 	dst = append(dst, formatV1, flags)
 	dst = binary.AppendUvarint(dst, uint64(st.created))
 	dst = binary.AppendUvarint(dst, uint64(st.seen))
-	dst = appendString(dst, st.agent)
-	dst = appendString(dst, st.ip)
+	dst = appendBytes(dst, st.agent)
+	dst = appendBytes(dst, st.ip)
 	dst = binary.AppendUvarint(dst, uint64(len(st.values)))
 	for _, e := range st.values {
 		dst = appendString(dst, e.key)
@@ -122,6 +123,11 @@ func (st *state) encode(dst []byte) []byte {
 		dst = appendString(dst, f.Message)
 	}
 	return dst
+}
+
+func appendBytes(dst, b []byte) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(b)))
+	return append(dst, b...)
 }
 
 func appendString(dst []byte, s string) []byte {
@@ -149,8 +155,8 @@ func decodeState(data []byte) (state, error) {
 	st.remember = flags&flagRemember != 0
 	st.created = int64(d.uvarint())
 	st.seen = int64(d.uvarint())
-	st.agent = string(d.bytes())
-	st.ip = string(d.bytes())
+	st.agent = d.bytes()
+	st.ip = d.bytes()
 	n := d.count()
 	if n > 0 {
 		st.values = make([]kv, 0, n)
@@ -189,9 +195,15 @@ type decoder struct {
 	err error
 }
 
+// fail records the error and empties the input, so that every later read
+// takes its fast path's bounds check and returns a zero value.
+func (d *decoder) fail() {
+	d.err, d.b = errCorrupt, nil
+}
+
 func (d *decoder) byte() byte {
-	if d.err != nil || len(d.b) == 0 {
-		d.err = errCorrupt
+	if len(d.b) == 0 {
+		d.fail()
 		return 0
 	}
 	c := d.b[0]
@@ -200,14 +212,17 @@ func (d *decoder) byte() byte {
 }
 
 func (d *decoder) uvarint() uint64 {
-	if d.err != nil {
-		return 0
+	// Lengths and counts almost always fit in one byte.
+	if len(d.b) > 0 && d.b[0] < 0x80 {
+		v := d.b[0]
+		d.b = d.b[1:]
+		return uint64(v)
 	}
 	v, n := binary.Uvarint(d.b)
 	// Only the shortest encoding is valid, so every state has exactly one
 	// spelling.
-	if n <= 0 || n > 1 && d.b[n-1] == 0 {
-		d.err = errCorrupt
+	if n <= 0 || d.b[n-1] == 0 {
+		d.fail()
 		return 0
 	}
 	d.b = d.b[n:]
@@ -216,8 +231,8 @@ func (d *decoder) uvarint() uint64 {
 
 func (d *decoder) bytes() []byte {
 	n := d.uvarint()
-	if d.err != nil || n > uint64(len(d.b)) {
-		d.err = errCorrupt
+	if n > uint64(len(d.b)) {
+		d.fail()
 		return nil
 	}
 	v := d.b[:n:n]
@@ -230,8 +245,8 @@ func (d *decoder) bytes() []byte {
 // make us allocate.
 func (d *decoder) count() int {
 	n := d.uvarint()
-	if d.err != nil || n > uint64(len(d.b))/2 {
-		d.err = errCorrupt
+	if n > uint64(len(d.b))/2 {
+		d.fail()
 		return 0
 	}
 	return int(n)

@@ -163,8 +163,14 @@ func Get[T any](s *Session, key string) (T, error) {
 	if !ok {
 		return v, ErrNoValue
 	}
-	err := s.m.codec.Unmarshal(b, &v)
-	return v, err
+	// Decoding the common types here rather than through the Codec
+	// interface keeps v off the heap.
+	if _, isJSON := s.m.codec.(jsonCodec); isJSON && decodeScalar(b, &v) {
+		return v, nil
+	}
+	p := new(T)
+	err := s.m.codec.Unmarshal(b, p)
+	return *p, err
 }
 
 // Pop is Get followed by Delete of the same key.

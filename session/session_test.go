@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -778,6 +779,53 @@ func TestAStoreThatHangsGivesAPromptErrorResponse(t *testing.T) {
 	// Generous: the point is "bounded", not a latency figure.
 	if d := time.Since(start); d > 5*time.Second {
 		t.Fatalf("request took %v with a 50ms store timeout", d)
+	}
+}
+
+// deadlineStore records whether the Manager put a deadline on its calls,
+// and says whether it is in-process.
+type deadlineStore struct {
+	session.Store
+	inProcess bool
+	deadlines atomic.Int64 // calls whose context had a deadline
+	calls     atomic.Int64
+}
+
+func (d *deadlineStore) InProcess() bool { return d.inProcess }
+
+func (d *deadlineStore) Load(ctx context.Context, id string) (session.Record, error) {
+	d.calls.Add(1)
+	if _, ok := ctx.Deadline(); ok {
+		d.deadlines.Add(1)
+	}
+	return d.Store.Load(ctx, id)
+}
+
+func TestStoreTimeoutAppliesToStoresThatCanBlock(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		inProcess bool
+		timeout   time.Duration
+		want      bool
+	}{
+		{"network store, default timeout", false, 0, true},
+		{"in-process store, default timeout", true, 0, false},
+		{"in-process store, explicit timeout", true, time.Minute, true},
+		{"network store, timeout off", false, -1, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			st := &deadlineStore{Store: newSpy(t), inProcess: c.inProcess}
+			s := newSite(t, st, session.Options{StoreTimeout: c.timeout}, app())
+			b := s.browser()
+			b.post("/incr")
+			b.get("/whoami")
+			if st.calls.Load() == 0 {
+				t.Fatal("the store was never asked to load")
+			}
+			if got := st.deadlines.Load() == st.calls.Load(); got != c.want {
+				t.Fatalf("%d of %d loads had a deadline; want a deadline on every load: %t", st.deadlines.Load(), st.calls.Load(), c.want)
+			}
+		})
 	}
 }
 

@@ -102,3 +102,18 @@ type Store interface {
 	// itself (Redis, Memcached) may return 0, nil.
 	DeleteExpired(ctx context.Context, limit int) (int, error)
 }
+
+// InProcess is implemented by stores that keep their records in the
+// process's own memory and so answer every call without waiting on a
+// network, a disk or another process, as store/memory does. The Manager
+// puts no Options.StoreTimeout deadline on their calls unless the options
+// set one explicitly: the deadline guards against a server that stops
+// answering, which such a store cannot do, and on every call it costs a
+// timer and several allocations. A store that wraps another reports what
+// the wrapped store reports, or false if it may block itself.
+type InProcess interface {
+	Store
+	// InProcess reports whether every call returns without blocking on
+	// I/O or on another process.
+	InProcess() bool
+}

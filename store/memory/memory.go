@@ -96,6 +96,12 @@ func (s *Store) userShard(user string) *userShard {
 
 func (e *entry) live(now int64) bool { return e.expiry > now }
 
+// InProcess implements session.InProcess: no call ever waits on I/O, so
+// the Manager spends no timer on bounding them.
+func (s *Store) InProcess() bool { return true }
+
+var _ session.InProcess = (*Store)(nil)
+
 // Load implements session.Store.
 func (s *Store) Load(ctx context.Context, id string) (session.Record, error) {
 	if err := ctx.Err(); err != nil {
