@@ -69,7 +69,7 @@ for g in "${groups[@]}"; do
 			pin=(taskset -c 0)
 			echo "pinned: servers on CPU 1, load generator on CPU 0" | tee -a "$out/loopback.txt" >&2
 		fi
-		"${pin[@]}" "$bin/loadtest" -ops read,write -rounds 7 -duration 2s -warmup 500ms -conns 64 \
+		"${pin[@]}" "$bin/loadtest" -ops read,write -rounds 11 -duration 1s -warmup 300ms -conns 64 \
 			${pin:+-server-cpus 1} | tee -a "$out/loopback.txt" >&2
 		;;
 	*) echo "unknown group $g" >&2; exit 2 ;;

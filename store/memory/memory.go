@@ -145,7 +145,16 @@ func (s *Store) Save(ctx context.Context, rec session.Record) error {
 	if ok {
 		oldUser = e.userID
 	}
-	sh.recs[rec.ID] = &entry{userID: rec.UserID, version: rec.Version + 1, expiry: rec.Expiry.UnixNano(), data: rec.Data}
+	next := entry{userID: rec.UserID, version: rec.Version + 1, expiry: rec.Expiry.UnixNano(), data: rec.Data}
+	if ok {
+		// Entries are only ever read under the shard's lock, so updating
+		// in place is safe and spares an allocation per write.
+		*e = next
+	} else {
+		e = new(entry)
+		*e = next
+		sh.recs[rec.ID] = e
+	}
 	if oldUser != rec.UserID {
 		s.unindex(oldUser, rec.ID)
 		s.index(rec.UserID, rec.ID)
