@@ -34,7 +34,7 @@ machine() {
 	echo "redis: $(redis-cli -h 127.0.0.1 -p 6379 info server 2>/dev/null | sed -n 's/^redis_version:\(.*\)\r$/\1/p' || echo unknown)"
 	echo "mariadb: $(mysql -h 127.0.0.1 -u root -N -e 'select version()' 2>/dev/null || echo unknown)"
 	echo "memcached: $(memcached -V 2>/dev/null || echo unknown)"
-	echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- .. 2>/dev/null || echo ' (with uncommitted changes)')"
+	echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- .. ':(exclude)results' 2>/dev/null || echo ' (with uncommitted changes)')"
 }
 load() { echo "load average before $1: $(cut -d' ' -f1-3 /proc/loadavg)"; }
 
