@@ -56,6 +56,7 @@ var cases = []struct {
 }{
 	{"LoadOfUnknownIDIsNotFound", loadUnknown},
 	{"SavedRecordLoadsBackIntact", roundTrip},
+	{"LoadedDataIsNeverWrittenAgain", loadedDataStable},
 	{"VersionCountsSaves", versionCounts},
 	{"StaleVersionConflictsAndChangesNothing", staleVersion},
 	{"NewRecordOverLiveOneConflicts", newOverLive},
@@ -147,6 +148,30 @@ func roundTrip(t *testing.T, s session.Store) {
 	}
 	if d := got.Expiry.Sub(exp).Abs(); d > time.Millisecond {
 		t.Fatalf("Expiry came back %v off (%v, want %v); the contract asks for millisecond precision", d, got.Expiry, exp)
+	}
+}
+
+// loadedDataStable checks the other half of Record.Data's contract: the
+// Manager keeps slices of a loaded record (values, user agent) for the
+// rest of the request, so a store must never write into a slice it has
+// handed out, for example by reusing a buffer for a later load or save.
+func loadedDataStable(t *testing.T, s session.Store) {
+	rec := session.Record{ID: NewID(), Expiry: live(), Data: bytes.Repeat([]byte("a"), 512)}
+	mustSave(t, s, rec)
+	first := mustLoad(t, s, rec.ID)
+	want := bytes.Clone(first.Data)
+	saved := bytes.Clone(rec.Data)
+	for i := range 5 {
+		next := mustLoad(t, s, rec.ID)
+		next.Data = bytes.Repeat([]byte{byte('b' + i)}, 512)
+		mustSave(t, s, next)
+		mustLoad(t, s, rec.ID)
+	}
+	if !bytes.Equal(first.Data, want) {
+		t.Fatalf("the Data of an earlier Load changed under its caller after later saves and loads: now %.20q…", first.Data)
+	}
+	if !bytes.Equal(rec.Data, saved) {
+		t.Fatalf("the Data passed to an earlier Save changed under its caller: now %.20q…", rec.Data)
 	}
 }
 
