@@ -87,13 +87,20 @@ func (a *App) revokeDevice(w http.ResponseWriter, r *http.Request) {
 	if u == nil {
 		return
 	}
-	lang := a.prefsFor(r).Lang
 	handle := r.PostFormValue("handle")
 	if handle != "" && handle == s.Handle() {
 		a.logout(w, r)
 		return
 	}
 	err := a.sessions.Revoke(r.Context(), u.username, handle)
+	a.revoked(w, r, u.username, err, "session revoked", "The device was logged out.")
+}
+
+// revoked reports the outcome of revoking one session or API client and
+// returns to the device list. One that had already ended is not an error:
+// another tab or device may have revoked it first.
+func (a *App) revoked(w http.ResponseWriter, r *http.Request, username string, err error, logMsg, done string) {
+	lang := a.prefsFor(r).Lang
 	switch {
 	case errors.Is(err, session.ErrNotFound):
 		a.flash(r, "info", translate(lang, "That session had already ended."))
@@ -101,8 +108,8 @@ func (a *App) revokeDevice(w http.ResponseWriter, r *http.Request) {
 		a.storeDown(w, r, err)
 		return
 	default:
-		a.log.InfoContext(r.Context(), "session revoked", "user", u.username)
-		a.flash(r, "success", translate(lang, "The device was logged out."))
+		a.log.InfoContext(r.Context(), logMsg, "user", username)
+		a.flash(r, "success", translate(lang, done))
 	}
 	redirect(w, r, "/devices")
 }
@@ -140,19 +147,8 @@ func (a *App) revokeFamily(w http.ResponseWriter, r *http.Request) {
 	if u == nil {
 		return
 	}
-	lang := a.prefsFor(r).Lang
 	err := a.refresher.RevokeFamily(r.Context(), u.username, r.PostFormValue("family"))
-	switch {
-	case errors.Is(err, session.ErrNotFound):
-		a.flash(r, "info", translate(lang, "That session had already ended."))
-	case err != nil:
-		a.storeDown(w, r, err)
-		return
-	default:
-		a.log.InfoContext(r.Context(), "api client revoked", "user", u.username)
-		a.flash(r, "success", translate(lang, "The API client was revoked."))
-	}
-	redirect(w, r, "/devices")
+	a.revoked(w, r, u.username, err, "api client revoked", "The API client was revoked.")
 }
 
 func (a *App) passwordPage(w http.ResponseWriter, r *http.Request) {
