@@ -234,7 +234,9 @@ func approximateIP(s string) string {
 }
 
 var (
-	reVersion = regexp.MustCompile(`^(\d+)`)
+	// Real major versions are short; the cap keeps a made-up one from
+	// stretching the label.
+	reVersion = regexp.MustCompile(`^\d{1,6}`)
 	browsers  = []struct{ token, name string }{
 		// Order matters: Edge and Opera also claim to be Chrome, and
 		// Chrome claims to be Safari.
@@ -265,16 +267,19 @@ func describeAgent(ua string) string {
 	if name == "" {
 		// Something else: show the product token it sent, cleaned up, since
 		// the client chose every byte of it.
-		first, _, _ := strings.Cut(strings.TrimSpace(ua), " ")
-		first = strings.Map(func(r rune) rune {
-			if unicode.IsControl(r) || r == utf8.RuneError {
+		// Unprintable runes go first, so that what is left is split on
+		// every kind of space: removing a byte must not leave a label that
+		// is only a no-break space, and format characters such as bidi
+		// overrides must not reorder the page around the label.
+		cleaned := strings.Map(func(r rune) rune {
+			if r == utf8.RuneError || !unicode.IsPrint(r) && !unicode.IsSpace(r) {
 				return -1
 			}
 			return r
-		}, first)
+		}, ua)
 		name = "Unknown browser"
-		if first != "" {
-			name = truncateRunes(first, 40)
+		if fields := strings.Fields(cleaned); len(fields) > 0 {
+			name = truncateRunes(fields[0], 40)
 		}
 	}
 	for _, s := range systems {

@@ -86,6 +86,11 @@ func TestDescribeAgent(t *testing.T) {
 		"Go-http-client/1.1":       "Go HTTP client 1",
 		"":                         "Unknown browser",
 		"SomeBot/2.0 (+https://x)": "SomeBot/2.0",
+		// Found by FuzzDescribeAgent: dropping the invalid bytes used to
+		// leave a lone no-break space as the label.
+		"\xd0\u00a0\xa0":                    "Unknown browser",
+		"\u202eBot\u200b/1\tx":              "Bot/1",
+		"Chrome/" + strings.Repeat("9", 50): "Chrome 999999",
 	}
 	for in, want := range tests {
 		if got := describeAgent(in); got != want {
@@ -132,12 +137,13 @@ func FuzzLocalPath(f *testing.F) {
 // FuzzDescribeAgent checks that any User-Agent, which the client chooses,
 // yields a short, valid label.
 func FuzzDescribeAgent(f *testing.F) {
-	for _, s := range []string{"", "curl/8", "Chrome/", "Edg/999999999999999999999", "Version/ Mac OS X", "\xff\xfe", strings.Repeat("x", 300)} {
+	for _, s := range []string{"", "curl/8", "Chrome/", "Edg/999999999999999999999", "Version/ Mac OS X", "\xff\xfe", "\xd0\u00a0\xa0", "\u202eevil", strings.Repeat("x", 300)} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, ua string) {
 		got := describeAgent(ua)
-		if strings.TrimSpace(got) == "" || utf8.RuneCountInString(got) > 80 || !utf8.ValidString(got) || strings.ContainsFunc(got, unicode.IsControl) {
+		unprintable := func(r rune) bool { return r != ' ' && !unicode.IsPrint(r) }
+		if strings.TrimSpace(got) == "" || utf8.RuneCountInString(got) > 80 || !utf8.ValidString(got) || strings.ContainsFunc(got, unprintable) {
 			t.Fatalf("describeAgent(%q) = %q", ua, got)
 		}
 	})
