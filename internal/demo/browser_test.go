@@ -24,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
@@ -339,6 +340,59 @@ func TestBrowserCookieVisibilityAndAttributes(t *testing.T) {
 	}
 	if th := all["__Host-theme"]; th == nil || th.HTTPOnly || !th.Secure {
 		t.Errorf("theme cookie: %+v; want Secure and script-readable", th)
+	}
+}
+
+// TestBrowserThemeFollowsTheChoiceThenTheSystem checks what the stylesheet
+// paints, not only the attribute that selects it: a theme the user chose
+// wins over the system's, and without a choice the page follows the
+// system's light or dark setting.
+func TestBrowserThemeFollowsTheChoiceThenTheSystem(t *testing.T) {
+	shop := startLiveShop(t, nil)
+	b := startChrome(t, t.TempDir())
+	b.open(shop.base + "/")
+	const lightBg, darkBg = "rgb(250, 247, 242)", "rgb(23, 19, 16)"
+	for _, tc := range []struct{ system, choice, want string }{
+		{"light", "", "light"},
+		{"dark", "", "dark"},
+		{"dark", "light", "light"},
+		{"light", "dark", "dark"},
+		{"dark", "dark", "dark"},
+		{"light", "light", "light"},
+	} {
+		_, err := chromedp.Call(b.ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+			Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: tc.system}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if eval[bool](b, `matchMedia("(prefers-color-scheme: dark)").matches`) != (tc.system == "dark") {
+			t.Fatalf("the browser did not take the %s system theme", tc.system)
+		}
+		set := `document.documentElement.removeAttribute("data-theme"), true`
+		if tc.choice != "" {
+			set = fmt.Sprintf(`document.documentElement.setAttribute("data-theme", %q), true`, tc.choice)
+		}
+		eval[bool](b, set)
+		got := eval[[]string](b, `(() => {
+			const shown = s => getComputedStyle(document.querySelector(s)).display !== "none";
+			const danger = document.createElement("button");
+			danger.className = "danger";
+			document.body.append(danger);
+			const dangerText = getComputedStyle(danger).color;
+			danger.remove();
+			return [getComputedStyle(document.body).backgroundColor, dangerText,
+				String(shown("#theme-toggle .icon-moon")), String(shown("#theme-toggle .icon-sun"))];
+		})()`)
+		// The text of a danger button is dark on the dark theme's light red.
+		wantBg, dangerText, moon, sun := lightBg, "rgb(255, 255, 255)", "true", "false"
+		if tc.want == "dark" {
+			wantBg, dangerText, moon, sun = darkBg, "rgb(27, 19, 13)", "false", "true"
+		}
+		if want := []string{wantBg, dangerText, moon, sun}; strings.Join(got, "|") != strings.Join(want, "|") {
+			t.Errorf("system %s, choice %q: background, danger text, moon shown, sun shown = %q; want %q",
+				tc.system, tc.choice, got, want)
+		}
 	}
 }
 
