@@ -1,0 +1,15 @@
+package demo
+
+// Exported for the external tests of this package.
+
+// MaxQty is the most of one product a cart holds.
+const MaxQty = maxQty
+
+// SKUs lists the catalogue's products.
+func SKUs() []string {
+	skus := make([]string, len(catalogue))
+	for i, p := range catalogue {
+		skus[i] = p.SKU
+	}
+	return skus
+}
