@@ -145,16 +145,13 @@ func (s *Store) Save(ctx context.Context, rec session.Record) error {
 	if ok {
 		oldUser = e.userID
 	}
-	next := entry{userID: rec.UserID, version: rec.Version + 1, expiry: rec.Expiry.UnixNano(), data: rec.Data}
-	if ok {
-		// Entries are only ever read under the shard's lock, so updating
-		// in place is safe and spares an allocation per write.
-		*e = next
-	} else {
+	// Entries are only ever read under the shard's lock, so updating one
+	// in place is safe and spares an allocation per write.
+	if !ok {
 		e = new(entry)
-		*e = next
 		sh.recs[rec.ID] = e
 	}
+	*e = entry{userID: rec.UserID, version: rec.Version + 1, expiry: rec.Expiry.UnixNano(), data: rec.Data}
 	if oldUser != rec.UserID {
 		s.unindex(oldUser, rec.ID)
 		s.index(rec.UserID, rec.ID)
