@@ -23,7 +23,7 @@ import (
 	"runtime/debug"
 	"syscall"
 
-	"github.com/httpstate/httpstate/internal/storeurl"
+	"github.com/httpstate/httpstate/cmd/httpstate/internal/storeurl"
 )
 
 // Exit codes, documented in "httpstate help".

@@ -21,8 +21,8 @@ import (
 	gomysql "github.com/go-sql-driver/mysql"
 	"github.com/jackc/pgx/v5"
 
-	"github.com/httpstate/httpstate/internal/demo"
-	"github.com/httpstate/httpstate/internal/storeurl"
+	"github.com/httpstate/httpstate/cmd/httpstate/internal/demo"
+	"github.com/httpstate/httpstate/cmd/httpstate/internal/storeurl"
 	"github.com/httpstate/httpstate/internal/testenv"
 	"github.com/httpstate/httpstate/session"
 	"github.com/httpstate/httpstate/session/storetest"

@@ -11,8 +11,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/httpstate/httpstate/internal/demo"
-	"github.com/httpstate/httpstate/internal/storeurl"
+	"github.com/httpstate/httpstate/cmd/httpstate/internal/demo"
+	"github.com/httpstate/httpstate/cmd/httpstate/internal/storeurl"
 )
 
 // tokensNamespace is where serve keeps the API's refresh tokens, next to

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/httpstate/httpstate/internal/demo"
+	"github.com/httpstate/httpstate/cmd/httpstate/internal/demo"
 	"github.com/httpstate/httpstate/session"
 	"github.com/httpstate/httpstate/store/memory"
 )

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/httpstate/httpstate/internal/storeurl"
+	"github.com/httpstate/httpstate/cmd/httpstate/internal/storeurl"
 )
 
 // Parse names the kind of store without contacting it, and gives a form

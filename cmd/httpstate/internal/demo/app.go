@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/httpstate/httpstate/cookie"
-	"github.com/httpstate/httpstate/internal/storeurl"
+	"github.com/httpstate/httpstate/cmd/httpstate/internal/storeurl"
 	"github.com/httpstate/httpstate/session"
 	"github.com/httpstate/httpstate/token"
 )

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/httpstate/httpstate/internal/storeurl"
+	"github.com/httpstate/httpstate/cmd/httpstate/internal/storeurl"
 	"github.com/httpstate/httpstate/internal/testenv"
 )
 

@@ -12,7 +12,7 @@ import (
 
 	gomysql "github.com/go-sql-driver/mysql"
 
-	"github.com/httpstate/httpstate/internal/storeurl"
+	"github.com/httpstate/httpstate/cmd/httpstate/internal/storeurl"
 	"github.com/httpstate/httpstate/internal/testenv"
 	"github.com/httpstate/httpstate/session"
 	"github.com/httpstate/httpstate/session/storetest"

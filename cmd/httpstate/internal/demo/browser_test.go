@@ -28,7 +28,7 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
-	"github.com/httpstate/httpstate/internal/demo"
+	"github.com/httpstate/httpstate/cmd/httpstate/internal/demo"
 	"github.com/httpstate/httpstate/internal/testenv"
 	"github.com/httpstate/httpstate/store/memory"
 )

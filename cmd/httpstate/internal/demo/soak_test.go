@@ -18,7 +18,7 @@ import (
 
 	"github.com/redis/rueidis"
 
-	"github.com/httpstate/httpstate/internal/demo"
+	"github.com/httpstate/httpstate/cmd/httpstate/internal/demo"
 	"github.com/httpstate/httpstate/internal/testenv"
 	"github.com/httpstate/httpstate/session"
 	"github.com/httpstate/httpstate/store/memory"

@@ -13,7 +13,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/httpstate/httpstate/internal/demo"
+	"github.com/httpstate/httpstate/cmd/httpstate/internal/demo"
 	"github.com/httpstate/httpstate/session"
 	"github.com/httpstate/httpstate/store/memory"
 )

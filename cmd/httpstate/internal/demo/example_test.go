@@ -8,7 +8,7 @@ import (
 	"log/slog"
 	"net/http/httptest"
 
-	"github.com/httpstate/httpstate/internal/demo"
+	"github.com/httpstate/httpstate/cmd/httpstate/internal/demo"
 	"github.com/httpstate/httpstate/store/memory"
 )
 

@@ -1,0 +1,166 @@
+// Package observe is how httpstate reports what it does, for metrics,
+// traces and audit logs, without depending on any telemetry library.
+//
+// Give an Observer to session.Options, to the token package's Verifier,
+// RemoteKeySet and Refresher, or to a cookie codec, and it sees an Event
+// for each thing worth counting or timing: every store call with its
+// outcome and duration, compare-and-swap conflicts, lapsed sessions by
+// reason, logins, logouts, renewals, revocations, token verification
+// failures by reason, refresh-token reuse, JWKS fetches and cookie
+// decodes. The nested module observe/otel turns events into
+// OpenTelemetry spans and metrics.
+//
+// # What an Event never holds
+//
+// No session token, session ID or handle, refresh token, access token,
+// cookie value, session value or user ID appears in an Event: an observer
+// may send what it gets to a metrics backend where high-cardinality or
+// secret labels do harm. The fields are small closed vocabularies (Kind,
+// Op, Outcome, Reason), the name of a session key (Key, chosen by the
+// application's code, never by a client), counts and durations. Err
+// carries the underlying error of an Outcome of Error for logs; it never
+// contains a token, but a store's error message may name its server.
+//
+// # Cost
+//
+// Packages check for a nil Observer before doing any work for one, so an
+// application without an Observer pays nothing. Observe is called on the
+// goroutine doing the work, often on the request path: it must be fast
+// and must not block, and it must be safe for concurrent use.
+package observe
+
+import (
+	"context"
+	"time"
+)
+
+// Observer receives events. Observe must be safe for concurrent use, must
+// not block, and must not retain ctx.
+type Observer interface {
+	Observe(ctx context.Context, e Event)
+}
+
+// Func adapts a function to Observer.
+type Func func(ctx context.Context, e Event)
+
+// Observe calls f(ctx, e).
+func (f Func) Observe(ctx context.Context, e Event) { f(ctx, e) }
+
+// Event is one thing that happened. Which fields are set depends on Kind;
+// see the Kind constants.
+type Event struct {
+	Kind    Kind
+	Op      string  // the operation within Kind, such as "load" for StoreCall
+	Outcome Outcome // how it ended
+	Reason  string  // why, for outcomes that have several causes
+
+	// Start and Duration time the operation, for kinds that time one
+	// (StoreCall, Save, Verify, JWKSFetch, Refresh); both are zero
+	// otherwise.
+	Start    time.Time
+	Duration time.Duration
+
+	// Attempts counts compare-and-swap attempts (Save), or the number of
+	// sessions or token families a revocation ended (Revoke).
+	Attempts int
+
+	// Key is the session key of a ReadConflict: a name chosen by the
+	// application's code, never a value.
+	Key string
+
+	// Err is the error behind an Outcome of Error, for logs.
+	Err error
+}
+
+// Kind says what an Event reports.
+type Kind string
+
+// Events of package session.
+const (
+	// StoreCall is one call to a session.Store. Op is "load", "save",
+	// "delete", "list" or "delete_expired"; Outcome is OK, NotFound,
+	// Conflict or Error. Timed.
+	StoreCall Kind = "session.store_call"
+
+	// Save is the whole save of one request's session, with its
+	// compare-and-swap retries. Attempts counts store saves tried;
+	// Outcome is OK, Lost (another request ended the session first),
+	// Rejected (strict read-modify-write conflict or size limit) or
+	// Error. Timed.
+	Save Kind = "session.save"
+
+	// Lapsed is a request that presented a session token naming no live
+	// session. Reason is "malformed" (not a token this library issues),
+	// "unknown" (forged, or deleted long ago), "expired" (idle or
+	// absolute timeout), "revoked" (logged out, revoked, or renewed
+	// away), "stale" (unreadable record).
+	Lapsed Kind = "session.lapsed"
+
+	// Login, Logout and Renew report the calls of the same names, when
+	// their change is saved. Login's Reason is "switch" when it replaced
+	// another user.
+	Login  Kind = "session.login"
+	Logout Kind = "session.logout"
+	Renew  Kind = "session.renew"
+
+	// Revoke is Manager.Revoke (Op "one") or Manager.RevokeAll (Op
+	// "all"); Attempts is how many sessions it ended.
+	Revoke Kind = "session.revoke"
+
+	// EndedConcurrently is a request whose session was logged out,
+	// revoked or renewed by another request while it ran; its changes
+	// were dropped.
+	EndedConcurrently Kind = "session.ended_concurrently"
+
+	// ReadConflict is a read-modify-write conflict: the request Put or
+	// Deleted a key it had read, and a concurrent request changed that
+	// key in between. Key names it. Outcome is OK when the request's
+	// value was saved anyway (the default) and Rejected when the request
+	// failed (Options.StrictReads).
+	ReadConflict Kind = "session.read_conflict"
+)
+
+// Events of package token.
+const (
+	// Verify is the verification of an access token. Outcome is OK or
+	// Rejected; Reason names the first check that failed: "malformed",
+	// "algorithm", "unknown_key", "signature", "type", "expired",
+	// "not_yet_valid", "issuer", "audience", "claims". Timed.
+	Verify Kind = "token.verify"
+
+	// Refresh is an exchange of a refresh token. Outcome is OK, Rejected
+	// (unknown, expired or revoked token: Reason "invalid"), Reused (the
+	// token had been exchanged before and its family was revoked; Reason
+	// "grace" with Outcome OK is a retry within the grace window) or
+	// Error. Timed.
+	Refresh Kind = "token.refresh"
+
+	// JWKSFetch is one fetch of a remote JSON Web Key Set. Outcome is OK
+	// or Error. Timed.
+	JWKSFetch Kind = "token.jwks_fetch"
+)
+
+// Events of package cookie.
+const (
+	// CookieDecode is the decoding of a sealed or signed cookie. Op is
+	// "sealed" or "signed". Outcome is OK, Stale (valid, under a key that
+	// is no longer the newest: re-issue it), Expired, or Rejected with
+	// Reason "unknown_key", "forged" or "malformed".
+	CookieDecode Kind = "cookie.decode"
+)
+
+// Outcome says how an operation ended.
+type Outcome string
+
+// Outcomes. Each Kind documents which it uses.
+const (
+	OK       Outcome = "ok"
+	NotFound Outcome = "not_found"
+	Conflict Outcome = "conflict"
+	Error    Outcome = "error"
+	Lost     Outcome = "lost"
+	Rejected Outcome = "rejected"
+	Reused   Outcome = "reused"
+	Stale    Outcome = "stale"
+	Expired  Outcome = "expired"
+)
