@@ -13,8 +13,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/httpstate/httpstate/cookie"
 	"github.com/httpstate/httpstate/cmd/httpstate/internal/storeurl"
+	"github.com/httpstate/httpstate/cookie"
 	"github.com/httpstate/httpstate/session"
 	"github.com/httpstate/httpstate/token"
 )
