@@ -97,8 +97,7 @@ const (
 	Lapsed Kind = "session.lapsed"
 
 	// Login, Logout and Renew report the calls of the same names, when
-	// their change is saved. Login's Reason is "switch" when it replaced
-	// another user.
+	// their change is saved.
 	Login  Kind = "session.login"
 	Logout Kind = "session.logout"
 	Renew  Kind = "session.renew"
