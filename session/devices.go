@@ -117,8 +117,7 @@ func (m *Manager) Revoke(ctx context.Context, userID, handle string) error {
 // three steps:
 //
 //  1. It records in the store the instant it began, for userID: a session
-//     authenticated (see Session.Login) at or before that instant is
-//     revoked. Every save that creates a record for a user (a login, a
+//     authenticated (see Session.Login) before that instant is revoked. Every save that creates a record for a user (a login, a
 //     renewal) reads this instant after writing, and ends its own record
 //     if it is revoked; a renewal carries the original authentication
 //     instant forward.
@@ -142,13 +141,13 @@ func (m *Manager) RevokeAll(ctx context.Context, userID, except string) (int, er
 		return 0, errors.New("session: RevokeAll needs a valid, non-empty user ID")
 	}
 	now := m.now()
-	validAfter := now.UnixMilli()
+	validAfter := now.UnixMicro()
 	if err := m.raiseMarker(ctx, userID, validAfter, now); err != nil {
 		return 0, fmt.Errorf("session: revoke all: %w", err)
 	}
 	spared := map[string]bool{}
 	if ValidID(except) {
-		id, err := m.reauthenticate(ctx, userID, except, validAfter+1)
+		id, err := m.reauthenticate(ctx, userID, except, validAfter)
 		if err != nil {
 			return 0, fmt.Errorf("session: revoke all: %w", err)
 		}
@@ -163,7 +162,7 @@ func (m *Manager) RevokeAll(ctx context.Context, userID, except string) (int, er
 		if spared[rec.ID] || rec.UserID != userID || isTombstone(rec.Data) {
 			continue
 		}
-		ended, err := m.endRecord(ctx, nil, rec, "")
+		ended, err := m.endRecord(ctx, nil, rec, userID)
 		if err != nil {
 			return n, fmt.Errorf("session: revoke all: %w", err)
 		}
@@ -183,40 +182,39 @@ const maxHops = 16
 // must be user's: ErrNotFound otherwise. It reports whether it ended a
 // live session; one that is already gone is not an error.
 func (m *Manager) end(ctx context.Context, cp **callContext, id, user string) (bool, error) {
-	first := true
+	// gone is the answer when no live session is at the end of the chain:
+	// for a revocation on behalf of user, there is no such session of
+	// user's to end.
+	gone := func() (bool, error) {
+		if user != "" {
+			return false, ErrNotFound
+		}
+		return false, nil
+	}
 	for range maxAttempts {
 		rec, err := m.load1(ctx, cp, id)
 		switch {
 		case errors.Is(err, ErrNotFound):
-			if first && user != "" {
-				return false, ErrNotFound
-			}
-			return false, nil
+			return gone()
 		case err != nil:
 			return false, err
 		case isTombstone(rec.Data):
 			next, ok := successor(rec.Data)
 			if !ok {
-				if first && user != "" {
-					return false, ErrNotFound
-				}
-				return false, nil
+				return gone()
 			}
-			id, first = next, false
+			id = next
 			continue
 		case user != "" && rec.UserID != user:
-			if first {
-				return false, ErrNotFound
-			}
-			// The device has since logged in as someone else: that
-			// session is not user's to end.
-			return false, nil
+			// Never user's, or the device has since logged in as someone
+			// else: that session is not user's to end.
+			return gone()
 		}
 		ended, err := m.endRecord(ctx, cp, rec, user)
 		if err != nil || ended {
 			return ended, err
 		}
-		first = false // the record changed; look again
+		// The record changed under us; look again.
 	}
 	return false, errors.New("session: the session kept changing while it was being ended")
 }
@@ -304,7 +302,7 @@ func (m *Manager) checkRevoked(ctx context.Context, s *Session, now time.Time) e
 		return fmt.Errorf("session: checking revocations: %w", err)
 	}
 	for range maxAttempts {
-		if s.st.auth > validAfter {
+		if s.st.auth >= validAfter {
 			return nil
 		}
 		dead := Record{ID: s.id, Version: s.version, Expiry: storeExpiry(now.Add(tombstoneLifetime), now),
@@ -341,7 +339,7 @@ func (m *Manager) checkRevoked(ctx context.Context, s *Session, now time.Time) e
 // under the user, so listing and revoking never see it. Its data is:
 //
 //	format      byte     1
-//	validAfter  uvarint  unix milliseconds
+//	validAfter  uvarint  unix microseconds
 //
 // It expires once every session authenticated before validAfter has
 // reached its absolute lifetime under the current timeouts.
@@ -384,7 +382,7 @@ func (m *Manager) revokedUntil(ctx context.Context, cp **callContext, userID str
 // recorded already.
 func (m *Manager) raiseMarker(ctx context.Context, userID string, validAfter int64, now time.Time) error {
 	id := markerID(userID)
-	exp := storeExpiry(unixMilli(validAfter).Add(max(m.life, m.rLife)), now)
+	exp := storeExpiry(time.UnixMicro(validAfter).Add(max(m.life, m.rLife)), now)
 	for range maxAttempts {
 		rec, err := m.load1(ctx, nil, id)
 		switch {

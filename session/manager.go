@@ -364,7 +364,7 @@ func (m *Manager) load(ctx context.Context, r *http.Request, s *Session) error {
 	now := m.now()
 	ms := now.UnixMilli()
 	s.m = m
-	s.start = ms
+	s.start, s.startMicro = ms, now.UnixMicro()
 	s.st.created, s.st.seen = ms, ms
 	tok, id, presented := "", "", false
 	cookieValues(r.Header, m.cookieName, func(v string) bool {
@@ -768,9 +768,9 @@ func (m *Manager) rebase(ctx context.Context, s *Session, id string, version *ui
 		o := &s.ops[i]
 		if o.stale(&st) {
 			stale = append(stale, o.key)
-			// Reported once: the next replay compares with what it
-			// overwrites now, by the request's choice.
-			o.read = false
+			// A later replay reports only what changes after this one:
+			// from here on the request knowingly overwrites this value.
+			o.readVal, o.readFound = st.get(o.key)
 		}
 		if err := o.apply(&st, &user); err != nil {
 			return fmt.Errorf("session: replay after conflict: %w", err)

@@ -17,7 +17,7 @@ import (
 //	flags    byte     bit 0: remember me
 //	created  uvarint  unix milliseconds (start of the absolute lifetime)
 //	seen     uvarint  unix milliseconds (start of the idle timeout)
-//	auth     uvarint  unix milliseconds: when the user's credentials were
+//	auth     uvarint  unix microseconds: when the user's credentials were
 //	                  last checked (0 for an anonymous session)
 //	agent    string   user agent at the last save
 //	ip       string   client address at the last save
@@ -60,7 +60,7 @@ type state struct {
 	remember bool
 	created  int64  // unix ms
 	seen     int64  // unix ms
-	auth     int64  // unix ms; 0 for anonymous sessions
+	auth     int64  // unix µs; 0 for anonymous sessions
 	agent    []byte // alias the record's data, as values do: they are
 	ip       []byte // read only to list devices, so decoding copies neither
 	values   []kv   // sorted by key
@@ -292,7 +292,7 @@ func decodeState(data []byte) (state, error) {
 	} else {
 		// Sessions saved before the auth field existed count as
 		// authenticated when they were created or last logged in.
-		st.auth = st.created
+		st.auth = st.created * 1000
 	}
 	if d.err != nil || len(d.b) != 0 || st.created < 0 || st.seen < 0 || st.auth < 0 {
 		return state{}, errCorrupt

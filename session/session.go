@@ -58,10 +58,11 @@ type Session struct {
 	outer *Session // the session of an enclosing Manager's Middleware
 	mu    sync.Mutex
 
-	phase  phase
-	client clientToken
-	record recordState
-	start  int64 // unix ms when the request's session was loaded
+	phase      phase
+	client     clientToken
+	record     recordState
+	start      int64 // unix ms when the request's session was loaded
+	startMicro int64 // the same in microseconds, for the authentication instant
 
 	call *callContext // reused for the request's store calls
 
@@ -180,7 +181,7 @@ func (o *op) apply(st *state, userID *string) error {
 		}
 		*userID = o.user
 		st.remember = o.flag
-		st.created, st.auth = o.at, o.at
+		st.created, st.auth = o.at/1000, o.at
 	}
 	return nil
 }
@@ -598,7 +599,7 @@ func (s *Session) Login(userID string, remember bool) error {
 	if err := s.renewLocked(); err != nil {
 		return err
 	}
-	return s.change(op{kind: opLogin, user: userID, flag: remember, at: s.start})
+	return s.change(op{kind: opLogin, user: userID, flag: remember, at: s.startMicro})
 }
 
 // Logout ends the session: its record is turned into a tombstone and its
