@@ -79,8 +79,13 @@ func (c *callContext) Done() <-chan struct{} {
 		return c.done
 	}
 	c.done = make(chan struct{})
-	if c.checkLocked() != nil {
+	if c.err != nil {
+		// Ended before anyone asked for Done.
+		close(c.done)
 		return c.done
+	}
+	if c.checkLocked() != nil {
+		return c.done // closed by checkLocked
 	}
 	c.timer = time.AfterFunc(time.Until(c.deadline), func() { c.cancel(context.DeadlineExceeded) })
 	c.stopParent = context.AfterFunc(c.parent, func() { c.cancel(c.parent.Err()) })

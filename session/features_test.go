@@ -3,8 +3,11 @@ package session_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -17,6 +20,7 @@ import (
 
 	"github.com/httpstate/httpstate/observe"
 	"github.com/httpstate/httpstate/session"
+	"github.com/httpstate/httpstate/store/memory"
 )
 
 func TestLoginAsAnotherUserStartsFromCleanData(t *testing.T) {
@@ -642,3 +646,291 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+
+// hold makes a handler stop after the middleware has loaded the session
+// (the request has started) until the test lets it go on.
+type hold struct {
+	arrived chan struct{}
+	proceed chan struct{}
+}
+
+func newGate() *hold { return &hold{arrived: make(chan struct{}), proceed: make(chan struct{})} }
+
+func (g *hold) wait() {
+	close(g.arrived)
+	<-g.proceed
+}
+
+func TestALoginWhoseRequestBeganBeforeRevokeAllIsEnded(t *testing.T) {
+	mux := app().(*http.ServeMux)
+	g := newGate()
+	mux.HandleFunc("POST /slow-login", func(w http.ResponseWriter, r *http.Request) {
+		s := session.FromContext(r.Context())
+		g.wait() // the credentials were checked here, before the revocation
+		s.Login("sam", false)
+	})
+	s := newSite(t, newSpy(t), session.Options{}, mux)
+	b := s.browser()
+	b.post("/put?k=cart&v=socks")
+	done := make(chan struct{})
+	go func() { b.post("/slow-login"); close(done) }()
+	<-g.arrived
+	if _, err := s.m.RevokeAll(t.Context(), "sam", ""); err != nil {
+		t.Fatal(err)
+	}
+	close(g.proceed)
+	<-done
+	if got := b.get("/whoami"); !strings.HasPrefix(got, "user= ") {
+		t.Fatalf("a login whose request began before RevokeAll survived it: %q", got)
+	}
+	if devs, _ := s.m.Devices(t.Context(), "sam"); len(devs) != 0 {
+		t.Fatalf("%d devices of sam after the revocation", len(devs))
+	}
+	// A login that begins after the revocation works.
+	b.post("/login?user=sam")
+	if got := b.get("/whoami"); !strings.HasPrefix(got, "user=sam ") {
+		t.Fatalf("a login after RevokeAll: %q", got)
+	}
+}
+
+func TestARenewalHeldAcrossRevokeAllIsEnded(t *testing.T) {
+	mux := app().(*http.ServeMux)
+	g := newGate()
+	mux.HandleFunc("POST /slow-renew", func(w http.ResponseWriter, r *http.Request) {
+		s := session.FromContext(r.Context())
+		g.wait()
+		s.RenewID()
+	})
+	spy := newSpy(t)
+	s := newSite(t, spy, session.Options{}, mux)
+	b := s.browser()
+	b.post("/login?user=tess")
+	done := make(chan struct{})
+	go func() { b.post("/slow-renew"); close(done) }()
+	<-g.arrived
+	if n, err := s.m.RevokeAll(t.Context(), "tess", ""); err != nil || n != 1 {
+		t.Fatalf("RevokeAll = %d, %v", n, err)
+	}
+	close(g.proceed)
+	<-done
+	if got := b.get("/whoami"); !strings.HasPrefix(got, "user= ") {
+		t.Fatalf("a renewal held across RevokeAll survived it: %q", got)
+	}
+	// The record the failed renewal saved first was discarded.
+	if n := spy.Store.(*memory.Store).Len(); n > 3 {
+		t.Fatalf("%d records left; a failed renewal leaked its new record", n)
+	}
+}
+
+func TestTheExceptedSessionSurvivesItsOwnRenewalDuringRevokeAll(t *testing.T) {
+	mux := app().(*http.ServeMux)
+	g := newGate()
+	mux.HandleFunc("POST /slow-renew", func(w http.ResponseWriter, r *http.Request) {
+		s := session.FromContext(r.Context())
+		g.wait()
+		s.RenewID()
+	})
+	s := newSite(t, newSpy(t), session.Options{}, mux)
+	mine, other := s.browser(), s.browser()
+	mine.post("/login?user=uri")
+	other.post("/login?user=uri")
+	except := handleOf(mine.cookie())
+	done := make(chan struct{})
+	go func() { mine.post("/slow-renew"); close(done) }()
+	<-g.arrived // the renewal has loaded the session it is about to move
+	if n, err := s.m.RevokeAll(t.Context(), "uri", except); err != nil || n != 1 {
+		t.Fatalf("RevokeAll = %d, %v; want the other session ended", n, err)
+	}
+	close(g.proceed)
+	<-done
+	if got := mine.get("/whoami"); !strings.HasPrefix(got, "user=uri ") {
+		t.Fatalf("the excepted session, renewed during RevokeAll: %q; want it alive", got)
+	}
+	if got := other.get("/whoami"); !strings.HasPrefix(got, "user= ") {
+		t.Fatalf("the other session: %q; want it ended", got)
+	}
+}
+
+// handleOf returns the handle of the session a token names: the base64url
+// SHA-256 of its bytes.
+func handleOf(token string) string {
+	raw, err := base64.RawURLEncoding.DecodeString(token)
+	if err != nil {
+		panic(err)
+	}
+	sum := sha256.Sum256(raw)
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+func TestRevokeAllTwiceAndWithAClockThatWentBack(t *testing.T) {
+	clock := newClock()
+	s := newSite(t, newSpy(t), session.Options{Clock: clock.Now}, app())
+	b := s.browser()
+	// The second revocation's clock is behind the first's: the marker
+	// keeps the later instant, and listing still ends the session.
+	for _, step := range []time.Duration{time.Second, -time.Minute} {
+		clock.Advance(time.Second)
+		b.post("/login?user=vic")
+		clock.Advance(step)
+		if n, err := s.m.RevokeAll(t.Context(), "vic", ""); err != nil || n != 1 {
+			t.Fatalf("RevokeAll after a clock step of %v = %d, %v; want the one session ended", step, n, err)
+		}
+		if got := b.get("/whoami"); !strings.HasPrefix(got, "user= ") {
+			t.Fatalf("after RevokeAll: %q", got)
+		}
+	}
+}
+
+// corruptingStore writes a broken revocation marker for every user.
+func TestACorruptRevocationMarkerFailsLoginsInsteadOfIgnoringThem(t *testing.T) {
+	spy := newSpy(t)
+	s := newSite(t, spy, session.Options{}, app())
+	b := s.browser()
+	b.post("/login?user=wyn")
+	if _, err := s.m.RevokeAll(t.Context(), "wyn", ""); err != nil {
+		t.Fatal(err)
+	}
+	// Break every revocation marker in the store.
+	spy.mu.Lock()
+	seen := slices.Clone(spy.seen)
+	spy.mu.Unlock()
+	broken := 0
+	for _, rec := range seen {
+		if strings.HasPrefix(rec.ID, "~") {
+			cur, err := spy.Store.Load(t.Context(), rec.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cur.Data = []byte{9, 9, 9}
+			if err := spy.Store.Save(t.Context(), cur); err != nil {
+				t.Fatal(err)
+			}
+			broken++
+		}
+	}
+	if broken == 0 {
+		t.Fatal("RevokeAll stored no revocation marker")
+	}
+	b.post("/login?user=wyn")
+	if b.resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("a login checked against a corrupt marker: status %d; want 503, never a silent pass", b.resp.StatusCode)
+	}
+}
+
+// racingListStore changes the first record it lists right after listing
+// it, as a concurrent request saving that session would.
+type racingListStore struct {
+	session.Store
+	once sync.Once
+}
+
+func (r *racingListStore) ListByUser(ctx context.Context, userID string) ([]session.Record, error) {
+	recs, err := r.Store.ListByUser(ctx, userID)
+	if err == nil && len(recs) > 0 {
+		r.once.Do(func() {
+			rec := recs[0]
+			if err := r.Store.Save(ctx, rec); err != nil { // same data, next version
+				panic(err)
+			}
+		})
+	}
+	return recs, err
+}
+
+func TestRevokeAllEndsASessionSavedRightAfterItWasListed(t *testing.T) {
+	st := &racingListStore{Store: newSpy(t)}
+	s := newSite(t, st, session.Options{}, app())
+	b := s.browser()
+	b.post("/login?user=xan")
+	if n, err := s.m.RevokeAll(t.Context(), "xan", ""); err != nil || n != 1 {
+		t.Fatalf("RevokeAll = %d, %v; want 1", n, err)
+	}
+	if got := b.get("/whoami"); !strings.HasPrefix(got, "user= ") {
+		t.Fatalf("a session saved between the listing and its end survived: %q", got)
+	}
+}
+
+func TestRevokeAllSparesTheExceptedSessionAfterItRenewed(t *testing.T) {
+	mux := app().(*http.ServeMux)
+	mux.HandleFunc("POST /renew", func(w http.ResponseWriter, r *http.Request) {
+		session.FromContext(r.Context()).RenewID()
+	})
+	s := newSite(t, newSpy(t), session.Options{}, mux)
+	mine, other := s.browser(), s.browser()
+	mine.post("/login?user=yael")
+	other.post("/login?user=yael")
+	stale := handleOf(mine.cookie())
+	mine.post("/renew") // the handle the caller holds is now a tombstone's
+	if n, err := s.m.RevokeAll(t.Context(), "yael", stale); err != nil || n != 1 {
+		t.Fatalf("RevokeAll = %d, %v; want only the other session ended", n, err)
+	}
+	if got := mine.get("/whoami"); !strings.HasPrefix(got, "user=yael ") {
+		t.Fatalf("the excepted session, renewed before RevokeAll: %q", got)
+	}
+	if got := other.get("/whoami"); !strings.HasPrefix(got, "user= ") {
+		t.Fatalf("the other session: %q", got)
+	}
+}
+
+func TestEdgesOfTheRequestPath(t *testing.T) {
+	var events eventLog
+	spy := newSpy(t)
+	// An idle timeout shorter than MaxClockSkew: the store still gets an
+	// Expiry at least MaxClockSkew ahead, and the Manager enforces the
+	// shorter deadline itself.
+	m, err := session.New(spy, session.Options{IdleTimeout: 2 * time.Second, Lifetime: time.Minute, Observer: &events, Cookie: insecure()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var loginErr error
+	h := m.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s := session.FromContext(r.Context())
+		loginErr = s.Login("", false)
+		s.Put("k", "v")
+		// A ResponseRecorder has no ReadFrom: the copy falls back to Write.
+		w.(io.ReaderFrom).ReadFrom(strings.NewReader("body"))
+	}))
+	req := httptest.NewRequest("POST", "/", nil)
+	req.RemoteAddr = "a unix socket has no port"
+	req.Header.Set("User-Agent", strings.Repeat("A", 1000))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if loginErr == nil {
+		t.Fatal("Login with an empty user ID succeeded")
+	}
+	if rec.Body.String() != "body" || len(rec.Result().Cookies()) != 1 {
+		t.Fatalf("response %q with %d cookies", rec.Body.String(), len(rec.Result().Cookies()))
+	}
+	spy.mu.Lock()
+	saved := spy.seen[len(spy.seen)-1]
+	spy.mu.Unlock()
+	if until := time.Until(saved.Expiry); until < session.MaxClockSkew-time.Second {
+		t.Fatalf("the store got an Expiry %v ahead; want at least MaxClockSkew", until)
+	}
+	devices, _ := m.Devices(t.Context(), "")
+	if len(devices) != 0 {
+		t.Fatal("anonymous sessions are not devices")
+	}
+	// The stored user agent is capped; the address is kept as given.
+	info := session.Info{}
+	h2 := m.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		info = session.FromContext(r.Context()).Info()
+	}))
+	req2 := httptest.NewRequest("GET", "/", nil)
+	req2.AddCookie(rec.Result().Cookies()[0])
+	h2.ServeHTTP(httptest.NewRecorder(), req2)
+	if info.Handle == "" {
+		t.Fatal("the session was not found again")
+	}
+	spy.failSave.Store(true)
+	req3 := httptest.NewRequest("POST", "/", nil)
+	req3.AddCookie(rec.Result().Cookies()[0])
+	rec3 := httptest.NewRecorder()
+	h.ServeHTTP(rec3, req3)
+	if rec3.Code != http.StatusServiceUnavailable {
+		t.Fatalf("outage: %d", rec3.Code)
+	}
+	if !events.has(func(e observe.Event) bool { return e.Kind == observe.Save && e.Outcome == observe.Error && e.Err != nil }) {
+		t.Fatal("no Save event with Outcome Error for the outage")
+	}
+}

@@ -32,6 +32,11 @@ import (
 var sharedClient = sync.OnceValues(func() (*memcache.Client, error) {
 	c := memcache.New(testenv.MemcachedAddr)
 	c.MaxIdleConns = memcached.OpenMaxIdleConns
+	// The suite runs dozens of concurrent cases under the race detector
+	// on two cores; a round trip can wait longer than gomemcache's default
+	// of 500ms there without anything being wrong with the server. The
+	// tests of timeouts use clients of their own.
+	c.Timeout = 5 * time.Second
 	return c, c.Ping()
 })
 
