@@ -546,8 +546,11 @@ type writtenWriter struct {
 	wrote bool
 }
 
-func (w *writtenWriter) Write(b []byte) (int, error) { w.wrote = true; return w.ResponseWriter.Write(b) }
-func (w *writtenWriter) Written() bool               { return w.wrote }
+func (w *writtenWriter) Write(b []byte) (int, error) {
+	w.wrote = true
+	return w.ResponseWriter.Write(b)
+}
+func (w *writtenWriter) Written() bool { return w.wrote }
 
 func TestAWriterThatBypassedTheMiddlewareIsReported(t *testing.T) {
 	var logs syncBuffer
@@ -645,7 +648,6 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
-
 
 // hold makes a handler stop after the middleware has loaded the session
 // (the request has started) until the test lets it go on.
@@ -930,7 +932,9 @@ func TestEdgesOfTheRequestPath(t *testing.T) {
 	if rec3.Code != http.StatusServiceUnavailable {
 		t.Fatalf("outage: %d", rec3.Code)
 	}
-	if !events.has(func(e observe.Event) bool { return e.Kind == observe.Save && e.Outcome == observe.Error && e.Err != nil }) {
+	if !events.has(func(e observe.Event) bool {
+		return e.Kind == observe.Save && e.Outcome == observe.Error && e.Err != nil
+	}) {
 		t.Fatal("no Save event with Outcome Error for the outage")
 	}
 }
