@@ -1,8 +1,9 @@
 // Package observe is how httpstate reports what it does, for metrics,
 // traces and audit logs, without depending on any telemetry library.
 //
-// Give an Observer to session.Options, to the token package's Verifier,
-// RemoteKeySet and Refresher, or to a cookie codec, and it sees an Event
+// Give an Observer to session.Options, token.VerifierOptions,
+// token.RemoteKeySetOptions, refresh.Options or a cookie codec, and it
+// sees an Event
 // for each thing worth counting or timing: every store call with its
 // outcome and duration, compare-and-swap conflicts, lapsed sessions by
 // reason, logins, logouts, renewals, revocations, token verification
