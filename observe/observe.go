@@ -3,12 +3,11 @@
 //
 // Give an Observer to session.Options, token.VerifierOptions,
 // token.RemoteKeySetOptions, refresh.Options or a cookie codec, and it
-// sees an Event
-// for each thing worth counting or timing: every store call with its
-// outcome and duration, compare-and-swap conflicts, lapsed sessions by
-// reason, logins, logouts, renewals, revocations, token verification
-// failures by reason, refresh-token reuse, JWKS fetches and cookie
-// decodes. The nested module observe/otel turns events into
+// sees an Event for each thing worth counting or timing: every store call
+// with its outcome and duration, compare-and-swap conflicts, lapsed
+// sessions by reason, logins, logouts, renewals, revocations, token
+// verification failures by reason, refresh-token reuse, JWKS fetches and
+// cookie decodes. The nested module observe/otel turns events into
 // OpenTelemetry spans and metrics.
 //
 // # What an Event never holds
