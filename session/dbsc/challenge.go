@@ -64,6 +64,12 @@ type ChallengerOptions struct {
 // concurrent answers to one challenge cannot both win. Issue times are
 // strictly increasing per Challenger, so each challenge has its own.
 //
+// A server that sends the next challenge ahead (Secure-Session-Challenge
+// on the registration and refresh responses, which Chromium signs at the
+// next refresh, saving a round trip) must set the TTL longer than the
+// bound cookie's lifetime: the challenge is answered only when that
+// cookie runs out.
+//
 // The first secret issues; all of them verify, so secrets rotate without
 // failing refreshes in flight. A Challenger is safe for concurrent use.
 type Challenger struct {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/cookiejar"
@@ -209,4 +210,38 @@ func Example() {
 	// registered: __Host-bound
 	// refresh: 200 <nil>
 	// private: 200
+}
+
+func ExampleRegistration_HeaderValue() {
+	v, err := dbsc.Registration{
+		Algorithms: []dbsc.Algorithm{dbsc.ES256},
+		Path:       "/dbsc/register",
+		Challenge:  "abc",
+	}.HeaderValue()
+	fmt.Println(v, err)
+	// Output: (ES256);path="/dbsc/register";challenge="abc" <nil>
+}
+
+// A challenge is answered once: the issue time of the last answered
+// challenge, stored with the session, refuses it the second time.
+func ExampleChallenger_Verify() {
+	c, err := dbsc.NewChallenger([][]byte{[]byte("0123456789abcdef0123456789abcdef")}, dbsc.ChallengerOptions{})
+	if err != nil {
+		panic(err)
+	}
+	ch, _ := c.Issue("session-1")
+
+	var last time.Time // stored with the session
+	issued, err := c.Verify(ch, "session-1", last)
+	fmt.Println("first answer:", err)
+	last = issued
+
+	_, err = c.Verify(ch, "session-1", last)
+	fmt.Println("second answer:", err)
+	_, err = c.Verify(ch, "session-2", time.Time{})
+	fmt.Println("another session:", errors.Is(err, dbsc.ErrChallenge))
+	// Output:
+	// first answer: <nil>
+	// second answer: dbsc: challenge already answered
+	// another session: true
 }
