@@ -58,3 +58,20 @@ func TestSFParser(t *testing.T) {
 		}
 	}
 }
+
+func TestObjectMembersStrict(t *testing.T) {
+	for _, in := range []string{
+		`{"a":"x"} x`, `{"a":"x"}{}`, `{"a":"x","a":"y"}`, `["a"]`, `"a"`, `{"a":`, ``, `null`,
+	} {
+		if _, err := objectMembers([]byte(in)); err == nil {
+			t.Errorf("%q accepted", in)
+		}
+	}
+	m, err := objectMembers([]byte(" {\"a\":\"x\",\"A\":1}\n"))
+	if err != nil || len(m) != 2 {
+		t.Fatalf("got %v, %v", m, err)
+	}
+	if _, err := stringMember(m, "A"); err == nil {
+		t.Error("a number read as a string")
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/big"
 	"slices"
 	"strings"
@@ -149,7 +150,7 @@ func objectMembers(data []byte) (map[string]json.RawMessage, error) {
 	if _, err := dec.Token(); err != nil { // '}'
 		return nil, err
 	}
-	if _, err := dec.Token(); err == nil {
+	if _, err := dec.Token(); err != io.EOF {
 		return nil, fmt.Errorf("data after the object")
 	}
 	return out, nil
