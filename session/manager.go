@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/httpstate/httpstate/cookie"
 	"github.com/httpstate/httpstate/observe"
@@ -159,6 +161,7 @@ type Options struct {
 // see FromContext) and wrap handlers with Middleware.
 type Manager struct {
 	store         Store
+	lanes         lanes
 	cookieName    string
 	attrs         cookie.Attributes
 	idle, life    time.Duration
@@ -184,6 +187,7 @@ func New(store Store, opts Options) (*Manager, error) {
 	}
 	m := &Manager{
 		store:         store,
+		lanes:         lanes{seed: maphash.MakeSeed()},
 		attrs:         opts.Cookie,
 		idle:          or(opts.IdleTimeout, DefaultIdleTimeout),
 		life:          or(opts.Lifetime, DefaultLifetime),
@@ -369,8 +373,11 @@ func (m *Manager) load(ctx context.Context, r *http.Request, s *Session) error {
 	tok, id, presented := "", "", false
 	cookieValues(r.Header, m.cookieName, func(v string) bool {
 		presented = true
-		if id = idFromToken(v); id != "" {
-			tok = v
+		if idInto(&s.idBuf, v) {
+			// The bytes are written once, here, and never again, so a
+			// string over them is as immutable as any other: the request
+			// path spares the allocation of a copy.
+			id, tok = unsafe.String(&s.idBuf[0], idLen), v
 			return true
 		}
 		return false
@@ -393,7 +400,7 @@ func (m *Manager) load(ctx context.Context, r *http.Request, s *Session) error {
 		m.lapse(ctx, s, "revoked")
 		return nil
 	}
-	st, err := decodeState(rec.Data)
+	st, err := decodeStateInto(rec.Data, s.kvBuf[:0])
 	if err != nil {
 		m.log.WarnContext(ctx, "session record unreadable; starting a new session", "session", shortID(id), "err", err)
 		m.lapse(ctx, s, "stale")
@@ -409,6 +416,7 @@ func (m *Manager) load(ctx context.Context, r *http.Request, s *Session) error {
 	s.client, s.record = liveToken, stored
 	s.token, s.sent, s.id = tok, tok, id
 	s.version, s.userID, s.st = rec.Version, rec.UserID, st
+	s.base, s.baseUser, s.baseVersion = st, rec.UserID, rec.Version
 	s.touchDue = now.Sub(unixMilli(st.seen)) >= m.touchInterval
 	return nil
 }
@@ -567,6 +575,16 @@ func (m *Manager) save(ctx context.Context, s *Session, r *http.Request) (bool, 
 // state stamped with this request's time, user agent and address.
 func (m *Manager) prepare(s *Session, r *http.Request, now time.Time) (state, Record, error) {
 	st := s.st
+	m.stamp(&st, r, now)
+	rec, err := m.encodeRecord(&st, s.userID, s.id, s.version, now)
+	if err == nil && len(rec.Data) > m.maxSize && s.grew() {
+		err = fmt.Errorf("session: save: %w", ErrTooLarge)
+	}
+	return st, rec, err
+}
+
+// stamp records in st that the session was used now, by r's client.
+func (m *Manager) stamp(st *state, r *http.Request, now time.Time) {
 	st.seen = now.UnixMilli()
 	// Copied only when they change, which for one browser is rarely.
 	if agent := truncate(r.UserAgent(), maxAgentLen); string(st.agent) != agent {
@@ -575,15 +593,16 @@ func (m *Manager) prepare(s *Session, r *http.Request, now time.Time) (state, Re
 	if ip := truncate(m.clientIP(r), maxAgentLen); string(st.ip) != ip {
 		st.ip = []byte(ip)
 	}
-	exp := m.deadline(&st)
+}
+
+// encodeRecord returns the record that saves st, or errLost if the
+// session's deadline has passed.
+func (m *Manager) encodeRecord(st *state, userID, id string, version uint64, now time.Time) (Record, error) {
+	exp := m.deadline(st)
 	if !exp.After(now) {
-		return st, Record{}, errLost
+		return Record{}, errLost
 	}
-	data := st.encode(nil)
-	if len(data) > m.maxSize && s.grew() {
-		return st, Record{}, fmt.Errorf("session: save: %w", ErrTooLarge)
-	}
-	return st, Record{ID: s.id, UserID: s.userID, Version: s.version, Expiry: storeExpiry(exp, now), Data: data}, nil
+	return Record{ID: id, UserID: userID, Version: version, Expiry: storeExpiry(exp, now), Data: st.encode(nil)}, nil
 }
 
 // grew reports whether the request made changes that can enlarge the
@@ -603,41 +622,7 @@ func (s *Session) settle() {
 	s.record = stored
 	s.oldID, s.oldVersion = "", 0
 	s.ops, s.touchDue = nil, false
-}
-
-// saveInPlace saves a loaded session under its own token with
-// compare-and-swap, reloading and replaying the request's changes when
-// another request saved first.
-func (m *Manager) saveInPlace(ctx context.Context, s *Session, r *http.Request) (bool, int, error) {
-	now := m.now()
-	for attempt := 1; ; attempt++ {
-		st, rec, err := m.prepare(s, r, now)
-		if err != nil {
-			return false, attempt - 1, err
-		}
-		err = m.save1(ctx, &s.call, rec)
-		if err == nil || m.confirmed(ctx, &s.call, rec, err) {
-			s.st = st
-			s.version++
-			s.settle()
-			return true, attempt, nil
-		}
-		if !errors.Is(err, ErrConflict) || attempt >= maxAttempts {
-			return false, attempt, fmt.Errorf("session: save: %w", err)
-		}
-		if len(s.ops) == 0 {
-			// Only the idle deadline was due; whoever won saved a fresher
-			// one.
-			s.touchDue = false
-			return false, attempt, nil
-		}
-		if err := backoff(ctx, attempt); err != nil {
-			return false, attempt, err
-		}
-		if err := m.rebase(ctx, s, s.id, &s.version); err != nil {
-			return false, attempt, err
-		}
-	}
+	s.base, s.baseUser, s.baseVersion = s.st, s.userID, s.version
 }
 
 // saveNew saves the session under a new token: a session's first save,
@@ -751,28 +736,52 @@ func backoff(ctx context.Context, attempt int) error {
 // ErrReadConflict (with StrictReads) if a key the request read and then
 // wrote was changed meanwhile.
 func (m *Manager) rebase(ctx context.Context, s *Session, id string, version *uint64) error {
-	rec, err := m.load1(ctx, &s.call, id)
+	st, user, v, err := m.reload(ctx, &s.call, id)
+	if err != nil {
+		return err
+	}
+	base := st
+	if err := m.replay(ctx, s, &st, &user); err != nil {
+		return err
+	}
+	s.base, s.baseVersion = base, v
+	s.st, s.userID, *version = st, user, v
+	return nil
+}
+
+// reload loads and decodes the record under id after a lost
+// compare-and-swap. It returns errLost if the session is gone, a
+// tombstone or unreadable.
+func (m *Manager) reload(ctx context.Context, cp **callContext, id string) (state, string, uint64, error) {
+	rec, err := m.load1(ctx, cp, id)
 	if errors.Is(err, ErrNotFound) || err == nil && isTombstone(rec.Data) {
-		return errLost
+		return state{}, "", 0, errLost
 	}
 	if err != nil {
-		return fmt.Errorf("session: reload after conflict: %w", err)
+		return state{}, "", 0, fmt.Errorf("session: reload after conflict: %w", err)
 	}
 	st, err := decodeState(rec.Data)
 	if err != nil {
-		return errLost
+		return state{}, "", 0, errLost
 	}
-	user := rec.UserID
+	return st, rec.UserID, rec.Version, nil
+}
+
+// replay applies s's changes to st, as they were made, and reports the
+// read-modify-write conflicts it finds: a Put or Delete of a key the
+// request had read, which st holds with another value. With StrictReads
+// such a conflict is ErrReadConflict and st must be discarded.
+func (m *Manager) replay(ctx context.Context, s *Session, st *state, user *string) error {
 	var stale []string
 	for i := range s.ops {
 		o := &s.ops[i]
-		if o.stale(&st) {
+		if o.stale(st) {
 			stale = append(stale, o.key)
 			// A later replay reports only what changes after this one:
 			// from here on the request knowingly overwrites this value.
 			o.readVal, o.readFound = st.get(o.key)
 		}
-		if err := o.apply(&st, &user); err != nil {
+		if err := o.apply(st, user); err != nil {
 			return fmt.Errorf("session: replay after conflict: %w", err)
 		}
 	}
@@ -789,7 +798,6 @@ func (m *Manager) rebase(ctx context.Context, s *Session, id string, version *ui
 	if len(stale) > 0 && m.strictReads {
 		return fmt.Errorf("%w (keys %q)", ErrReadConflict, stale)
 	}
-	s.st, s.userID, *version = st, user, rec.Version
 	return nil
 }
 

@@ -233,7 +233,13 @@ func decodeTombstone(data []byte) (tombstone, error) {
 
 // decodeState parses data. Values alias data, which the Store contract
 // says nobody modifies, so decoding copies no value bytes.
-func decodeState(data []byte) (state, error) {
+func decodeState(data []byte) (state, error) { return decodeStateInto(data, nil) }
+
+// decodeStateInto is decodeState with room for the values in buf, which
+// a request's Session provides so that loading a small session allocates
+// nothing for them. The values array of a decoded state is never written
+// to afterwards (changes copy it), so buf is never written twice.
+func decodeStateInto(data []byte, buf []kv) (state, error) {
 	var st state
 	d := decoder{b: data}
 	format := d.byte()
@@ -253,8 +259,11 @@ func decodeState(data []byte) (state, error) {
 	st.agent = d.bytes()
 	st.ip = d.bytes()
 	n := d.count()
+	if n > cap(buf) {
+		buf = make([]kv, 0, n)
+	}
 	if n > 0 {
-		st.values = make([]kv, 0, n)
+		st.values = buf[:0:n]
 	}
 	for range n {
 		k := d.bytes()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net/http"
 	"slices"
 	"sync"
 	"time"
@@ -66,6 +67,15 @@ type Session struct {
 
 	call *callContext // reused for the request's store calls
 
+	// Room for what the request path would otherwise allocate: the loaded
+	// session's ID, its values, the first changes and small encoded
+	// values (see Put).
+	idBuf  [idLen]byte
+	kvBuf  [4]kv
+	opsBuf [2]op
+	arena  [64]byte
+	arenaN int
+
 	token   string // raw token; empty until drawn or loaded
 	sent    string // the token the client presented, if it named this session
 	id      string // store ID of token
@@ -79,6 +89,16 @@ type Session struct {
 	// wins and a revocation that finds the tombstone follows it.
 	oldID      string
 	oldVersion uint64
+
+	// The state as loaded (or last saved), on which ops are replayed when
+	// the session is saved in a batch.
+	base        state
+	baseUser    string
+	baseVersion uint64
+
+	lane lane          // the lane this request opened, if it did (see hot.go)
+	wait waiting       // this request's place in a lane
+	req  *http.Request // the request, for a batch led by another
 
 	ops      []op // this request's changes, for replay after a conflict
 	touchDue bool // the idle deadline is due for extension
@@ -260,6 +280,9 @@ func (s *Session) change(o op) error {
 		s.st, s.userID = prev, prevUser
 		return ErrTooLarge
 	}
+	if s.ops == nil {
+		s.ops = s.opsBuf[:0]
+	}
 	s.ops = append(s.ops, o)
 	return nil
 }
@@ -291,16 +314,33 @@ func (s *Session) writeOp(o op) error {
 // changes key before this one saves, the value put here was computed from
 // stale data: see Options.StrictReads. Update has no such problem.
 func (s *Session) Put(key string, v any) error {
-	b, err := s.m.codec.Marshal(v)
-	if err != nil {
-		return err
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.checkWritable(); err != nil {
 		return err
 	}
+	b, err := s.encode(v)
+	if err != nil {
+		return err
+	}
 	return s.writeOp(op{kind: opPut, key: key, val: b})
+}
+
+// encode encodes v with the Manager's Codec. Small ints, bools and strings
+// encoded as JSON go into the Session's arena instead of memory of their
+// own: most requests that write put one such value. Called with s.mu held.
+func (s *Session) encode(v any) ([]byte, error) {
+	if _, isJSON := s.m.codec.(jsonCodec); isJSON {
+		free := s.arena[s.arenaN:s.arenaN]
+		if b, ok := appendScalar(free, v); ok {
+			if len(b) <= cap(free) { // it fit; otherwise append moved it
+				s.arenaN += len(b)
+			}
+			// The arena is never written twice, like any encoded value.
+			return b[:len(b):len(b)], nil
+		}
+	}
+	return s.m.codec.Marshal(v)
 }
 
 // Get decodes the value stored under key into a T. It returns ErrNoValue
@@ -630,6 +670,7 @@ func (s *Session) Logout() error {
 func (s *Session) reset() {
 	s.token, s.sent, s.id, s.version, s.userID = "", "", "", 0, ""
 	s.st = state{created: s.start, seen: s.start}
+	s.base, s.baseUser, s.baseVersion = s.st, "", 0
 	s.record = noRecord
 	s.oldID, s.oldVersion = "", 0
 	s.ops, s.touchDue = nil, false
