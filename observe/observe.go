@@ -5,7 +5,8 @@
 // token.RemoteKeySetOptions, refresh.Options or a cookie codec, and it
 // sees an Event for each thing worth counting or timing: every store call
 // with its outcome and duration, compare-and-swap conflicts, lapsed
-// sessions by reason, logins, logouts, renewals, revocations, token
+// sessions by reason, logins, logouts, renewals, revocations, device
+// binding registrations, refreshes and refusals by reason, token
 // verification failures by reason, refresh-token reuse, JWKS fetches and
 // cookie decodes. The nested module observe/otel turns events into
 // OpenTelemetry spans and metrics.
@@ -117,6 +118,44 @@ const (
 	// value was saved anyway (the default) and Rejected when the request
 	// failed (Options.StrictReads).
 	ReadConflict Kind = "session.read_conflict"
+
+	// DeviceBindingRegister is a request to the registration endpoint of
+	// session.DeviceBinding: a browser asking to bind its session to a
+	// key. Outcome is OK (the key is stored with the session and the
+	// first bound cookie set); Rejected, with Reason "no_session" (no
+	// live logged-in session), "already_bound", "too_large" (the key
+	// would take the session past MaxSize) or one of the proof reasons
+	// below; or Error (the store failed), with Err set. Timed.
+	DeviceBindingRegister Kind = "session.device_binding_register"
+
+	// DeviceBindingRefresh is a request to the refresh endpoint of
+	// session.DeviceBinding. Op is "challenge" when the request carried
+	// no proof and was answered with a challenge to sign (Outcome OK), or
+	// "proof" when it carried one. A proof's Outcome is OK (verified: a
+	// new bound cookie was set); Rejected, with Reason one of the proof
+	// reasons below (answered with a new challenge), "ended" (the
+	// session cookie names no live session) or "unbound" (the session has
+	// no binding, or another one), both answered with
+	// {"continue":false}; or Error, with Err set. A request without a
+	// Sec-Secure-Session-Id header is Rejected with Reason "malformed"
+	// and Op "". Timed.
+	//
+	// The proof reasons, shared with DeviceBindingRegister, are
+	// "malformed", "algorithm", "key", "signature", "challenge" (not a
+	// challenge this server issued for this session), "expired" (a
+	// challenge past its lifetime), "replayed" (a challenge already
+	// answered, or older than one answered) and "authorization".
+	DeviceBindingRefresh Kind = "session.device_binding_refresh"
+
+	// DeviceBindingCheck is a request of a device-bound session that
+	// lacks a valid bound cookie. Reason is "missing" (no bound cookie),
+	// "expired" (past its lifetime) or "invalid" (forged, or issued for
+	// another session or an earlier token). Op is the mode: "enforce",
+	// with Outcome Rejected (a missing cookie is served as an anonymous
+	// session; an expired or invalid one is redirected to the same URL
+	// so that the browser refreshes first), or "report", with Outcome OK
+	// (served as usual).
+	DeviceBindingCheck Kind = "session.device_binding_check"
 )
 
 // Events of packages token and token/refresh. None holds a token, a
