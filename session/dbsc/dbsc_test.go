@@ -395,12 +395,15 @@ func TestInstructionsJSON(t *testing.T) {
 	if err != nil || back.SessionIdentifier != "s1" || back.Credentials[0] != cred {
 		t.Fatalf("round trip: %+v, %v", back, err)
 	}
-	end, _ := json.Marshal(dbsc.Instructions{Terminate: true})
-	if string(end) != `{"continue":false}` {
+	end, _ := json.Marshal(dbsc.Instructions{SessionIdentifier: "s1", Terminate: true})
+	if string(end) != `{"session_identifier":"s1","continue":false}` {
 		t.Fatalf("terminate: %s", end)
 	}
-	if got, err := dbsc.ParseInstructions(end); err != nil || !got.Terminate {
+	if got, err := dbsc.ParseInstructions(end); err != nil || !got.Terminate || got.SessionIdentifier != "s1" {
 		t.Fatalf("parse terminate: %+v, %v", got, err)
+	}
+	if err := (dbsc.Instructions{Terminate: true}).Validate(); !errors.Is(err, dbsc.ErrMalformed) {
+		t.Fatalf("a termination without the session's identifier validates: %v", err)
 	}
 	for _, bad := range []string{
 		`{"scope":{"include_site":false},"credentials":[{"type":"cookie","name":"b"}]}`,
@@ -409,7 +412,7 @@ func TestInstructionsJSON(t *testing.T) {
 		`{"session_identifier":"s","scope":{},"credentials":[{"type":"token","name":"b"}]}`,
 		`{"session_identifier":"s","scope":{},"credentials":[{"type":"cookie","name":"b","attributes":"Secure; Partitioned"}]}`,
 		`{"session_identifier":"s","session_identifier":"t","scope":{},"credentials":[{"type":"cookie","name":"b"}]}`,
-		`[]`, `{"continue":"no"}`,
+		`[]`, `{"continue":"no"}`, `{"continue":false}`, `{"session_identifier":"","continue":false}`,
 	} {
 		if _, err := dbsc.ParseInstructions([]byte(bad)); !errors.Is(err, dbsc.ErrMalformed) {
 			t.Errorf("%s: err %v", bad, err)

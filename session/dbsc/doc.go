@@ -4,8 +4,9 @@
 // hardware, and proves possession of that key to get each short-lived
 // bound cookie. A copied cookie then stops working on another device as
 // soon as its bound cookie expires. The package holds the protocol
-// pieces only; it stores nothing and knows nothing of the session
-// Manager.
+// pieces only and stores nothing. The session Manager uses it for
+// session.Options.DeviceBinding, which is all most applications need;
+// use this package directly only to bind sessions kept some other way.
 //
 // # Version followed
 //
@@ -50,8 +51,8 @@
 // header is {"alg":"ES256","typ":"dbsc+jwt"} (no jwk) and whose payload
 // is {"jti":"<challenge>"}. Challenger.Refresh verifies it against the
 // stored key; the server sets a new bound cookie and answers 200, with
-// instructions when they change (Instructions.Terminate ends the
-// session). Any response may carry Secure-Session-Challenge to let the
+// instructions when they change (Instructions.Terminate, sent as
+// {"session_identifier":"...","continue":false}, ends the session). Any response may carry Secure-Session-Challenge to let the
 // browser sign ahead. A browser that skips a refresh on purpose says so
 // in Secure-Session-Skipped.
 //
@@ -63,7 +64,13 @@
 // proofs carry exactly the members above, with raw r||s ES256 signatures.
 // It registers only over HTTPS with a certificate it trusts: plain
 // http://localhost and --ignore-certificate-errors both leave the header
-// unprocessed.
+// unprocessed. It heeds {"continue":false} only with the
+// session_identifier of the session it ends (otherwise it deletes the
+// session as sent invalid parameters), so Instructions always carry it.
+// It holds a request in scope that lacks the bound cookie until a
+// refresh has set it, redirects included: a server that deletes a
+// bound cookie it judges stale and answers 307 to the same URL gets the
+// request back after the refresh, with a fresh bound cookie.
 //
 // # Security properties
 //

@@ -107,7 +107,7 @@ func (s *boundServer) handler() http.Handler {
 		sess := s.byDBSC[id]
 		if sess == nil {
 			// An unknown session: tell the browser to drop it.
-			json.NewEncoder(w).Encode(dbsc.Instructions{Terminate: true})
+			json.NewEncoder(w).Encode(dbsc.Instructions{SessionIdentifier: id, Terminate: true})
 			return
 		}
 		key, err := dbsc.ParseJWK(sess.key, dbsc.ES256)

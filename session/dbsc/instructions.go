@@ -13,13 +13,17 @@ import (
 // change the session. Marshal them with encoding/json.
 type Instructions struct {
 	// SessionIdentifier names the session within its site; the browser
-	// sends it back in Sec-Secure-Session-Id. Required unless Terminate.
+	// sends it back in Sec-Secure-Session-Id. Always required: Chromium
+	// 156 ignores even a termination that does not name the session it
+	// ends (it deletes the session anyway, as an invalid answer, but
+	// reports InvalidSessionParams rather than ServerRequested).
 	SessionIdentifier string `json:"session_identifier,omitempty"`
 	// RefreshURL is where the browser refreshes, absolute or relative to
 	// the endpoint that answered; empty means that endpoint.
 	RefreshURL string `json:"refresh_url,omitempty"`
 	// Terminate, when true, is sent as "continue": false: the browser
-	// deletes the session and its key. Nothing else is then required.
+	// deletes the session and its key. Nothing but SessionIdentifier is
+	// then required.
 	Terminate bool `json:"-"`
 	// Scope says which requests need the bound cookies.
 	Scope Scope `json:"scope"`
@@ -98,16 +102,16 @@ func CookieCredential(c *http.Cookie) (Credential, error) {
 	return Credential{Type: "cookie", Name: c.Name, Attributes: strings.Join(attrs, "; ")}, nil
 }
 
-// Validate checks what the specification requires of instructions a
-// browser will accept: an identifier and at least one cookie credential
-// with a name and without Partitioned, rule types "include" or
-// "exclude". Terminating instructions need nothing.
+// Validate checks what the specification and Chromium require of
+// instructions a browser will accept: an identifier and, unless they
+// terminate the session, at least one cookie credential with a name and
+// without Partitioned, and rule types "include" or "exclude".
 func (in Instructions) Validate() error {
-	if in.Terminate {
-		return nil
-	}
 	if in.SessionIdentifier == "" {
 		return fmt.Errorf("%w: instructions need a session_identifier", ErrMalformed)
+	}
+	if in.Terminate {
+		return nil
 	}
 	if len(in.Credentials) == 0 {
 		return fmt.Errorf("%w: instructions need credentials", ErrMalformed)
@@ -131,10 +135,13 @@ func (in Instructions) Validate() error {
 }
 
 // MarshalJSON writes the instructions; terminating ones are exactly
-// {"continue":false}.
+// {"session_identifier":"...","continue":false}.
 func (in Instructions) MarshalJSON() ([]byte, error) {
 	if in.Terminate {
-		return []byte(`{"continue":false}`), nil
+		return json.Marshal(struct {
+			SessionIdentifier string `json:"session_identifier"`
+			Continue          bool   `json:"continue"`
+		}{in.SessionIdentifier, false})
 	}
 	type plain Instructions
 	if in.Credentials == nil {
@@ -143,9 +150,9 @@ func (in Instructions) MarshalJSON() ([]byte, error) {
 	return json.Marshal(plain(in))
 }
 
-// ParseInstructions reads session instructions as a browser does: a JSON
-// object, "continue": false meaning Terminate, and otherwise the members
-// Validate requires. The test client uses it.
+// ParseInstructions reads session instructions as Chromium does: a JSON
+// object with a session_identifier, "continue": false meaning Terminate,
+// and otherwise the members Validate requires. The test client uses it.
 func ParseInstructions(data []byte) (Instructions, error) {
 	if len(data) > maxFieldSize {
 		return Instructions{}, fmt.Errorf("%w: instructions of %d bytes", ErrMalformed, len(data))
@@ -160,7 +167,11 @@ func ParseInstructions(data []byte) (Instructions, error) {
 			return Instructions{}, fmt.Errorf("%w: continue is not a boolean", ErrMalformed)
 		}
 		if !cont {
-			return Instructions{Terminate: true}, nil
+			id, err := stringMember(members, "session_identifier")
+			if err != nil || id == "" {
+				return Instructions{}, fmt.Errorf("%w: a termination needs the session_identifier of the session it ends", ErrMalformed)
+			}
+			return Instructions{SessionIdentifier: id, Terminate: true}, nil
 		}
 	}
 	type plain Instructions

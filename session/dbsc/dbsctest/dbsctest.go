@@ -143,7 +143,8 @@ func (b *Browser) Register(ctx context.Context, resp *http.Response) error {
 // Refresh runs one refresh: a POST naming the session, signed with the
 // last challenge if there is one; on 403 a second POST signing the
 // challenge the server sent. It returns the final response's status; the
-// jar keeps the new bound cookie. A 200 with instructions replaces them.
+// jar keeps the new bound cookie. A 200 with instructions replaces them;
+// instructions for another session are an error, as in Chromium.
 func (b *Browser) Refresh(ctx context.Context) (int, error) {
 	if b.Key == nil {
 		return 0, errors.New("dbsctest: no session to refresh")
@@ -168,6 +169,10 @@ func (b *Browser) Refresh(ctx context.Context) (int, error) {
 			in, err := dbsc.ParseInstructions(body)
 			if err != nil {
 				return resp.StatusCode, err
+			}
+			if in.SessionIdentifier != b.Instructions.SessionIdentifier {
+				// Chromium refuses the answer as kMismatchedSessionId.
+				return resp.StatusCode, fmt.Errorf("dbsctest: refresh of session %q answered for session %q", b.Instructions.SessionIdentifier, in.SessionIdentifier)
 			}
 			b.Instructions = in
 		}
