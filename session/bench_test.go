@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/httpstate/httpstate/session"
+	"github.com/httpstate/httpstate/session/dbsc"
+	"github.com/httpstate/httpstate/session/dbsc/dbsctest"
 	"github.com/httpstate/httpstate/store/memory"
 )
 
@@ -118,4 +120,66 @@ func BenchmarkHotSession(b *testing.B) {
 	if n, _ := session.Get[int](sess, "n"); int64(n) != ok.Load()+1 {
 		b.Fatalf("counter %d after %d increments: updates were lost", n, ok.Load()+1)
 	}
+}
+
+// The device-binding benchmarks: an unbound session on a Manager with
+// binding enforced must cost what it costs without (no allocation more
+// than BenchmarkReadOnlyRequest), and a bound one pays for checking its
+// bound cookie.
+
+func BenchmarkReadOnlyRequestBindingOnUnbound(b *testing.B) {
+	h, cookie, _ := benchBinding(b, false)
+	serve(b, h, "GET", cookie)
+}
+
+func BenchmarkReadOnlyRequestBound(b *testing.B) {
+	h, cookie, bound := benchBinding(b, true)
+	serve(b, h, "GET", cookie+"; "+bound)
+}
+
+// benchBinding returns a handler behind a Manager with binding enforced
+// and the Cookie header parts of a logged-in session, registered if bind.
+func benchBinding(b *testing.B, bind bool) (http.Handler, string, string) {
+	store := memory.New()
+	b.Cleanup(func() { store.Close() })
+	m, err := session.New(store, session.Options{DeviceBinding: session.DeviceBinding{Mode: session.BindingEnforce, Secrets: [][]byte{bindingSecret}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	inner := benchHandler().ServeHTTP
+	h := m.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/login" {
+			session.FromContext(r.Context()).Login("bench", false)
+		}
+		inner(w, r)
+	}))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("POST", "/login", nil))
+	c := rec.Result().Cookies()
+	offers, err := dbsc.ParseRegistrations(rec.Result().Header)
+	if len(c) != 1 || err != nil || len(offers) != 1 {
+		b.Fatal("no session cookie or no offer")
+	}
+	cookie := c[0].Name + "=" + c[0].Value
+	if !bind {
+		return h, cookie, ""
+	}
+	key, err := dbsctest.NewKey(dbsc.ES256)
+	if err != nil {
+		b.Fatal(err)
+	}
+	proof, err := key.RegistrationProof(offers[0].Challenge, "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	req := httptest.NewRequest("POST", "/dbsc/register", nil)
+	req.Header.Set("Cookie", cookie)
+	req.Header.Set(dbsc.HeaderResponse, proof)
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	bound := rec.Result().Cookies()
+	if rec.Code != 200 || len(bound) != 1 {
+		b.Fatalf("registration: %d %q", rec.Code, rec.Body)
+	}
+	return h, cookie, bound[0].Name + "=" + bound[0].Value
 }

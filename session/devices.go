@@ -29,6 +29,13 @@ type Device struct {
 	UserAgent  string
 	IP         string
 	Remembered bool
+
+	// Bound reports that the session is bound to a key its browser holds
+	// (see DeviceBinding): its cookie alone, copied to another device,
+	// stops working within the bound cookie's lifetime. Binding
+	// describes the binding; it is the zero value when Bound is false.
+	Bound   bool
+	Binding Binding
 }
 
 // Devices returns userID's live sessions, most recently used first.
@@ -66,11 +73,21 @@ func (m *Manager) device(rec Record, now time.Time) (Device, bool) {
 	if !exp.After(now) {
 		return Device{}, false
 	}
-	return Device{
+	d := Device{
 		Handle: rec.ID, UserID: rec.UserID,
 		Created: unixMilli(st.created), LastSeen: unixMilli(st.seen), Expires: exp,
 		UserAgent: string(st.agent), IP: string(st.ip), Remembered: st.remember,
-	}, true
+	}
+	if bd, ok, err := st.binding(); ok {
+		d.Bound = true
+		if err == nil {
+			d.Binding = bd.describe()
+			if m.bind != nil {
+				d.Binding.CookieExpires = unixMilli(bd.lastProof()).Add(m.bind.lifetime).Truncate(time.Second)
+			}
+		}
+	}
+	return d, true
 }
 
 // Revoke ends the session with the given handle if it belongs to userID,

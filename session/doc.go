@@ -47,9 +47,65 @@
 //     "remember me".
 //   - A user's sessions can be listed (Manager.Devices) and revoked one by
 //     one (Manager.Revoke) or all at once (Manager.RevokeAll).
+//   - Optionally, sessions are bound to the device (see "Device-bound
+//     sessions" below), at no cost to a session that is not bound.
 //
 // Values are encoded with a Codec (JSON by default) and decoded into the
 // type the caller names, so no type registration is needed.
+//
+// # Device-bound sessions
+//
+// A session cookie is a bearer credential: malware that reads it from
+// the browser's cookie store can replay it from anywhere. With
+// Options.DeviceBinding, browsers that implement Device Bound Session
+// Credentials (Chrome; see package session/dbsc for the protocol and the
+// specification version followed) bind each logged-in session to a
+// private key they keep on the device, and a copied cookie stops working
+// within minutes:
+//
+//	sessions, err := session.New(store, session.Options{
+//		DeviceBinding: session.DeviceBinding{
+//			Mode:    session.BindingEnforce,
+//			Secrets: [][]byte{secret}, // 32+ random bytes
+//		},
+//	})
+//
+// The response to a Login offers registration; the browser answers at
+// DeviceBinding.RegisterPath with a proof signed by its new key, and the
+// Manager stores the public key with the session, in the session's
+// record and so in any Store. From then on every request of the session
+// must carry a bound cookie (10 minutes by default) that the browser
+// renews at DeviceBinding.RefreshPath by signing a challenge. The
+// Middleware serves both paths; the application writes no handler.
+//
+// Under BindingEnforce, the handler sees a bound session's request
+// without a valid bound cookie as an anonymous session:
+// Session.UserID is "", Session.IsNew is true, Session.Lapsed is false
+// and Session.BindingRefused is true. The stored session is not ended
+// and the session cookie is not expired, because the device that owns
+// the session still needs both. A request whose bound cookie is present
+// but expired or invalid does not reach the handler at all: the
+// Middleware answers 307 Temporary Redirect to the same URL and deletes
+// the bound cookie, which makes Chrome refresh before it follows and
+// sends anything else back without a bound cookie, to be served as
+// anonymous. Browsers without DBSC never register, and their sessions
+// work as before; BindingReportOnly checks everything but only reports
+// (observe.DeviceBindingCheck) what Enforce would refuse.
+//
+// The binding lives and dies with the session: Logout, Revoke and
+// RevokeAll end it, and the browser's next refresh is told
+// {"continue":false}; RenewID and a repeated Login keep it and reissue
+// the bound cookie for the new token, whose old bound cookie is then
+// worthless; Login as another user drops it. Each challenge can be
+// answered once: the answer is recorded by the same compare-and-swap
+// save that accepts it, so of two concurrent refreshes with one
+// challenge exactly one wins. Manager.Devices and Session.Info show
+// which sessions are bound, to which key, and how often they refreshed.
+//
+// What binding cannot do is stated in SECURITY.md: it does not stop
+// malware that acts through the user's own browser while the session is
+// in use, cross-site scripting, or theft before the browser registered,
+// and it protects only browsers that implement DBSC.
 //
 // # Writing a store
 //

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
 )
 
@@ -11,11 +12,16 @@ import (
 // never panic, and whatever they accept in the current format must
 // re-encode to the same bytes (one spelling per state, so nothing can
 // hide in a record). A record in the previous format must re-encode to a
-// current record that decodes to the same state.
+// current record that decodes to the same state. The device binding
+// inside a record (extension 1) is held to the same rule.
 func FuzzDecodeState(f *testing.F) {
+	bd := binding{id: []byte("bAAAA"), alg: "ES256", jwk: []byte(`{"kty":"EC"}`), registered: 1700000000000,
+		lastChallenge: 1700000000000000123, lastRefresh: 1700000060000, refreshes: 3}
 	st := state{remember: true, created: 1700000000000, seen: 1700000001000, auth: 1700000000000123, agent: []byte("Mozilla/5.0"), ip: []byte("203.0.113.7"),
 		values: []kv{{"cart", []byte(`[1,2]`)}, {"theme", []byte(`"dark"`)}}, flashes: []Flash{{"info", "hi"}},
-		ext: []extension{{1, []byte("bound")}, {7, nil}}}
+		ext: []extension{{tagBinding, bd.encode()}, {7, nil}}}
+	f.Add(st.encode(nil))
+	st.ext[0].data = []byte("bound")
 	f.Add(st.encode(nil))
 	f.Add((&state{}).encode(nil))
 	f.Add([]byte{formatTombstone})
@@ -33,6 +39,13 @@ func FuzzDecodeState(f *testing.F) {
 		st, err := decodeState(data)
 		if err != nil {
 			return
+		}
+		if bd, ok, err := st.binding(); ok && err == nil {
+			x, _ := st.extension(tagBinding)
+			if again := bd.encode(); !bytes.Equal(again, x) {
+				t.Fatalf("binding decode/encode changed it:\n in %x\nout %x", x, again)
+			}
+			_ = bd.describe()
 		}
 		again := st.encode(nil)
 		if len(again) != st.size() {
@@ -56,12 +69,22 @@ func FuzzDecodeState(f *testing.F) {
 
 // FuzzRequestToken covers everything the middleware reads from a request
 // before touching the store: its Cookie headers. Only a canonical
-// 43-character base64url token may produce a store ID.
+// 43-character base64url token may produce a store ID, and no bound
+// cookie but one made with the Manager's key is accepted.
 func FuzzRequestToken(f *testing.F) {
+	m, err := New(nopStore{}, Options{DeviceBinding: DeviceBinding{Mode: BindingEnforce, Secrets: [][]byte{[]byte("fuzz secret of at least thirty-two bytes")}}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	const id = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+	sid := []byte("bsession")
+	good := m.bind.cookieValue(id, sid, 1<<40)
 	f.Add("__Host-session=" + newToken())
 	f.Add("a=1; __Host-session=\"x\"; __Host-session=" + newToken() + "; b=2")
 	f.Add("__Host-session=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAB")
 	f.Add("__Host-session=;;;; ;=;=\x00\xff")
+	f.Add("__Host-session-bound=" + good)
+	f.Add("__Host-session-bound=" + good[:54] + "B; __Host-session-bound=" + m.bind.cookieValue(id, sid, 5))
 	f.Fuzz(func(t *testing.T, header string) {
 		h := http.Header{"Cookie": {header}}
 		cookieValues(h, "__Host-session", func(v string) bool {
@@ -70,8 +93,18 @@ func FuzzRequestToken(f *testing.F) {
 			}
 			return false
 		})
+		exp, reason := m.bind.check(h, id, sid, 100)
+		switch {
+		case reason == "" && (exp <= 100 || !strings.Contains(header, m.bind.cookieValue(id, sid, exp))):
+			t.Fatalf("bound cookie in %q accepted with expiry %d", header, exp)
+		case reason != "" && reason != "missing" && reason != "expired" && reason != "invalid":
+			t.Fatalf("reason %q", reason)
+		}
 	})
 }
+
+// nopStore is a Store for a Manager whose store is never called.
+type nopStore struct{ Store }
 
 // FuzzScalarJSON holds the JSON codec's fast paths to encoding/json: for
 // any input, a value the fast decoder accepts must be what json.Unmarshal

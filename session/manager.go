@@ -154,6 +154,12 @@ type Options struct {
 	// Clock returns the current time (default time.Now), for tests of
 	// timeouts.
 	Clock func() time.Time
+
+	// DeviceBinding binds logged-in sessions to the browser's device with
+	// Device Bound Session Credentials, so that a session cookie copied
+	// off the device stops working within minutes (off by default; see
+	// DeviceBinding).
+	DeviceBinding DeviceBinding
 }
 
 // Manager loads, saves, renews and revokes sessions. It is safe for
@@ -176,6 +182,7 @@ type Manager struct {
 	obs           observe.Observer
 	clientIP      func(*http.Request) string
 	now           func() time.Time
+	bind          *binder // nil when DeviceBinding is off
 }
 
 // New returns a Manager that keeps sessions in store. It returns an error
@@ -247,6 +254,10 @@ func New(store Store, opts Options) (*Manager, error) {
 	}
 	if m.idle > m.life || m.rIdle > m.rLife {
 		return nil, errors.New("session: an idle timeout longer than its lifetime can never apply")
+	}
+	var err error
+	if m.bind, err = newBinder(m, opts.DeviceBinding); err != nil {
+		return nil, err
 	}
 	return m, nil
 }
@@ -338,6 +349,9 @@ func (m *Manager) Middleware(next http.Handler) http.Handler {
 		s.outer = FromContext(r.Context())
 		r = r.WithContext(rs)
 		rs.w = responseWriter{ResponseWriter: w, m: m, r: r, s: s}
+		if m.bind != nil && m.bind.intercept(&rs.w, r, s) {
+			return
+		}
 		next.ServeHTTP(&rs.w, r)
 		rs.w.finish()
 	})
@@ -400,7 +414,7 @@ func (m *Manager) load(ctx context.Context, r *http.Request, s *Session) error {
 		m.lapse(ctx, s, "revoked")
 		return nil
 	}
-	st, err := decodeStateInto(rec.Data, s.kvBuf[:0])
+	st, err := decodeStateInto(rec.Data, s.kvBuf[:0], s.extBuf[:0])
 	if err != nil {
 		m.log.WarnContext(ctx, "session record unreadable; starting a new session", "session", shortID(id), "err", err)
 		m.lapse(ctx, s, "stale")
@@ -499,15 +513,25 @@ func (m *Manager) commit(ctx context.Context, s *Session, h http.Header, r *http
 			return false, err
 		}
 		setCookie(h, c)
+		if m.bind != nil && s.token != s.sent {
+			if err := m.bind.renewed(s, h); err != nil {
+				return false, err
+			}
+		}
 		return true, nil
-	case s.record == noRecord && s.client != noToken:
+	case s.record == noRecord && s.client != noToken && s.client != refusedToken:
 		// The browser holds a cookie that names nothing: remove it rather
-		// than have every later request look it up again.
+		// than have every later request look it up again. (A request
+		// refused for its device binding names a live session: its
+		// cookie stays.)
 		c, err := m.attrs.Expire(m.cookieName)
 		if err != nil {
 			return false, err
 		}
 		setCookie(h, c)
+		if m.bind != nil {
+			m.bind.ended(h, r)
+		}
 		return true, nil
 	}
 	return false, nil
@@ -530,7 +554,7 @@ func saveEvent(t0 time.Time, attempts int, err error) observe.Event {
 	case err == nil:
 	case errors.Is(err, errLost):
 		e.Outcome = observe.Lost
-	case errors.Is(err, ErrReadConflict), errors.Is(err, ErrTooLarge):
+	case errors.Is(err, ErrReadConflict), errors.Is(err, ErrTooLarge), errors.Is(err, errBindingConflict):
 		e.Outcome, e.Err = observe.Rejected, err
 	default:
 		e.Outcome, e.Err = observe.Error, err

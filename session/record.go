@@ -25,7 +25,8 @@ import (
 //	nflash   uvarint, then nflash × (kind string, message string)
 //	next     uvarint, then next × (tag uvarint, data string), tags
 //	         increasing: extensions, kept as they are by code that does
-//	         not know their tag
+//	         not know their tag. Tag 1 is the device binding (see
+//	         binding.go for its data).
 //
 // where string is a uvarint length followed by that many bytes. Every
 // state has exactly one spelling, which FuzzDecodeState checks.
@@ -114,6 +115,43 @@ func (st *state) put(key string, val []byte) {
 		return
 	}
 	st.values = slices.Insert(slices.Clip(st.values), i, kv{key, val})
+}
+
+// extension returns the data of the extension with the given tag.
+func (st *state) extension(tag uint64) ([]byte, bool) {
+	for _, x := range st.ext {
+		if x.tag == tag {
+			return x.data, true
+		}
+	}
+	return nil, false
+}
+
+// setExtension replaces the data of the extension with the given tag,
+// adding it if need be; nil data removes it. Like put, it copies the
+// list rather than writing to an array another state may share.
+func (st *state) setExtension(tag uint64, data []byte) {
+	i, found := slices.BinarySearchFunc(st.ext, tag, func(x extension, t uint64) int {
+		switch {
+		case x.tag < t:
+			return -1
+		case x.tag > t:
+			return 1
+		}
+		return 0
+	})
+	switch {
+	case found && data == nil:
+		st.ext = slices.Delete(slices.Clone(st.ext), i, i+1)
+	case found:
+		st.ext = slices.Clone(st.ext)
+		st.ext[i].data = data
+	case data != nil:
+		st.ext = slices.Insert(slices.Clip(st.ext), i, extension{tag, data})
+	}
+	if len(st.ext) == 0 {
+		st.ext = nil
+	}
 }
 
 func (st *state) del(key string) {
@@ -233,13 +271,14 @@ func decodeTombstone(data []byte) (tombstone, error) {
 
 // decodeState parses data. Values alias data, which the Store contract
 // says nobody modifies, so decoding copies no value bytes.
-func decodeState(data []byte) (state, error) { return decodeStateInto(data, nil) }
+func decodeState(data []byte) (state, error) { return decodeStateInto(data, nil, nil) }
 
-// decodeStateInto is decodeState with room for the values in buf, which
-// a request's Session provides so that loading a small session allocates
-// nothing for them. The values array of a decoded state is never written
-// to afterwards (changes copy it), so buf is never written twice.
-func decodeStateInto(data []byte, buf []kv) (state, error) {
+// decodeStateInto is decodeState with room for the values in buf and the
+// extensions in xbuf, which a request's Session provides so that loading
+// a small session allocates nothing for them. The values and extensions
+// arrays of a decoded state are never written to afterwards (changes copy
+// them), so neither buffer is written twice.
+func decodeStateInto(data []byte, buf []kv, xbuf []extension) (state, error) {
 	var st state
 	d := decoder{b: data}
 	format := d.byte()
@@ -288,6 +327,9 @@ func decodeStateInto(data []byte, buf []kv) (state, error) {
 	}
 	if format == formatV2 {
 		nx := d.count()
+		if nx > 0 && nx <= cap(xbuf) {
+			st.ext = xbuf[:0:nx]
+		}
 		for range nx {
 			x := extension{tag: d.uvarint(), data: d.bytes()}
 			if d.err != nil {

@@ -72,6 +72,7 @@ type Session struct {
 	// values (see Put).
 	idBuf  [idLen]byte
 	kvBuf  [4]kv
+	extBuf [1]extension // a device binding
 	opsBuf [2]op
 	arena  [64]byte
 	arenaN int
@@ -100,8 +101,9 @@ type Session struct {
 	wait waiting       // this request's place in a lane
 	req  *http.Request // the request, for a batch led by another
 
-	ops      []op // this request's changes, for replay after a conflict
-	touchDue bool // the idle deadline is due for extension
+	ops      []op  // this request's changes, for replay after a conflict
+	touchDue bool  // the idle deadline is due for extension
+	boundExp int64 // unix seconds: expiry of the valid bound cookie the request presented; 0 if none
 	ended    []string
 	expired  []string
 	reads    readLog
@@ -119,9 +121,10 @@ const (
 type clientToken uint8
 
 const (
-	noToken   clientToken = iota // no session cookie
-	liveToken                    // a token naming the live session loaded
-	deadToken                    // a token naming no live session (Lapsed)
+	noToken      clientToken = iota // no session cookie
+	liveToken                       // a token naming the live session loaded
+	deadToken                       // a token naming no live session (Lapsed)
+	refusedToken                    // a live device-bound session's token without a valid bound cookie (BindingRefused)
 )
 
 // recordState says what exists in the store for the session as it stands.
@@ -167,6 +170,12 @@ const (
 	opFlash
 	opConsumeFlashes
 	opLogin
+	// opExtAdd and opExtUpdate replace the extension tagged n with
+	// update(old); the first may grow the record and is held to MaxSize,
+	// the second keeps it about the same size (a binding's refresh) and
+	// is not, so that a session at its size limit can still refresh.
+	opExtAdd
+	opExtUpdate
 )
 
 // apply performs o on st. It is used both when the change is made and
@@ -196,12 +205,22 @@ func (o *op) apply(st *state, userID *string) error {
 		st.flashes = slices.Clone(st.flashes[n:])
 	case opLogin:
 		if *userID != "" && *userID != o.user {
-			// Another user's data never carries over (see Login).
+			// Another user's data never carries over (see Login), nor
+			// does the device binding the previous user's login made.
 			st.values, st.flashes = nil, nil
+			st.setExtension(tagBinding, nil)
 		}
 		*userID = o.user
 		st.remember = o.flag
 		st.created, st.auth = o.at/1000, o.at
+	case opExtAdd, opExtUpdate:
+		tag := uint64(o.n)
+		old, ok := st.extension(tag)
+		v, err := o.update(old, ok)
+		if err != nil {
+			return err
+		}
+		st.setExtension(tag, v)
 	}
 	return nil
 }
@@ -287,7 +306,7 @@ func (s *Session) change(o op) error {
 	return nil
 }
 
-func grows(k opKind) bool { return k == opPut || k == opUpdate || k == opFlash }
+func grows(k opKind) bool { return k == opPut || k == opUpdate || k == opFlash || k == opExtAdd }
 
 // checkWritable refuses changes to a session the client cannot be told
 // about: one with no cookie yet, once the headers are gone.
@@ -504,6 +523,20 @@ func (s *Session) Lapsed() bool {
 	return s.client == deadToken
 }
 
+// BindingRefused reports whether the request presented the token of a
+// device-bound session without a valid bound cookie while
+// Options.DeviceBinding is in BindingEnforce mode. The request then runs
+// with a fresh anonymous session, exactly as if it had carried no session
+// cookie, except that the browser's session cookie is left alone; the
+// stored session is not ended, so the device it is bound to carries on
+// once its browser has refreshed the bound cookie. A page may use it to
+// say "this session belongs to another device; please log in".
+func (s *Session) BindingRefused() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.client == refusedToken
+}
+
 // IsNew reports whether the session has no stored record yet: nothing has
 // been saved for this client, or it is moving to a new token this request.
 func (s *Session) IsNew() bool {
@@ -551,6 +584,13 @@ type Info struct {
 	// Size is the length in bytes of the record as it stands (what the
 	// next save would store), MaxSize the Manager's limit on it.
 	Size, MaxSize int
+
+	// Bound reports that a browser has bound the session to a key it
+	// holds (see DeviceBinding), and Binding describes the binding. Its
+	// CookieExpires is the expiry of the valid bound cookie this request
+	// presented, zero if it presented none.
+	Bound   bool
+	Binding Binding
 }
 
 // Value is one of a session's values as stored.
@@ -582,6 +622,15 @@ func (s *Session) Info() Info {
 	for i, e := range s.st.values {
 		info.Values[i] = Value{Key: e.key, Encoded: bytes.Clone(e.val)}
 	}
+	if bd, ok, err := s.st.binding(); ok {
+		info.Bound = true
+		if err == nil {
+			info.Binding = bd.describe()
+		}
+		if s.boundExp > 0 {
+			info.Binding.CookieExpires = time.Unix(s.boundExp, 0)
+		}
+	}
 	return info
 }
 
@@ -589,7 +638,9 @@ func (s *Session) Info() Info {
 // old token worthless once the response starts. Call it whenever the
 // privilege level changes (login, logout, role change, password change) so
 // that a token planted or observed earlier (session fixation) is useless.
-// It returns ErrResponseStarted if the response has begun.
+// A device binding (see DeviceBinding) is kept: the response carries a
+// bound cookie for the new token, with the expiry of the one the request
+// presented. It returns ErrResponseStarted if the response has begun.
 func (s *Session) RenewID() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -621,10 +672,12 @@ func (s *Session) newIdentity() {
 // cookie and the Manager's Remember timeouts, otherwise the cookie lasts
 // until the browser closes. The absolute lifetime restarts at login.
 //
-// If the session belonged to another user, its values and flash messages
-// are dropped: one user never inherits another's data on a shared
-// browser. Logging in from an anonymous session keeps them, so that a
-// cart filled before login carries over.
+// If the session belonged to another user, its values, flash messages and
+// device binding are dropped: one user never inherits another's data on
+// a shared browser. Logging in from an anonymous session keeps them, so
+// that a cart filled before login carries over. With Options.DeviceBinding
+// on, the response offers the browser to bind the session (unless it is
+// bound already, as after logging in again as the same user).
 //
 // The session counts as authenticated at the start of the request, not at
 // the call: credentials checked by the handler are at least that old, so
@@ -644,7 +697,8 @@ func (s *Session) Login(userID string, remember bool) error {
 
 // Logout ends the session: its record is turned into a tombstone and its
 // cookie expired when the response starts, so replaying the old cookie
-// afterwards gets an anonymous session. The request continues with a
+// afterwards gets an anonymous session. A device binding ends with it,
+// and a bound cookie the request carried is expired too. The request continues with a
 // fresh, empty anonymous session, which is saved (under a new token) only
 // if the handler puts something in it, such as a "you have logged out"
 // flash. It returns ErrResponseStarted if the response has begun.
@@ -675,6 +729,7 @@ func (s *Session) reset() {
 	s.oldID, s.oldVersion = "", 0
 	s.ops, s.touchDue = nil, false
 	s.reads = readLog{}
+	s.boundExp = 0
 }
 
 // hasContent reports whether a session without a record holds anything

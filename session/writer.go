@@ -30,17 +30,22 @@ func (w *responseWriter) begin() bool {
 	if !w.committed {
 		w.committed = true
 		if _, err := w.m.commit(w.r.Context(), w.s, w.Header(), w.r); err != nil {
-			w.failed = true
-			// Drop what the handler prepared for a response that will not
-			// be sent, cookies included, before the error response.
-			h := w.Header()
-			for k := range h {
-				delete(h, k)
-			}
-			w.m.fail(w.ResponseWriter, w.r, err)
+			w.abort(err)
 		}
 	}
 	return !w.failed
+}
+
+// abort replaces the response by the error response for err.
+func (w *responseWriter) abort(err error) {
+	w.failed = true
+	// Drop what the handler prepared for a response that will not be
+	// sent, cookies included, before the error response.
+	h := w.Header()
+	for k := range h {
+		delete(h, k)
+	}
+	w.m.fail(w.ResponseWriter, w.r, err)
 }
 
 func (w *responseWriter) WriteHeader(code int) {
@@ -98,12 +103,7 @@ func (w *responseWriter) finish() {
 		case err != nil && bypassed:
 			w.m.log.ErrorContext(w.r.Context(), "saving the session failed after the response was written through another writer", "err", err)
 		case err != nil:
-			w.failed = true
-			h := w.Header()
-			for k := range h {
-				delete(h, k)
-			}
-			w.m.fail(w.ResponseWriter, w.r, err)
+			w.abort(err)
 		case cookie && bypassed:
 			w.m.log.WarnContext(w.r.Context(), "the session cookie could not be sent: the response was written through a writer that bypassed the session Middleware "+
 				"(a framework adapter must pass the Middleware's http.ResponseWriter on to the handler, not only its *http.Request)",
