@@ -88,6 +88,7 @@ func newRaceSite(t *testing.T, store session.Store, opts session.Options) *raceS
 		}
 		fmt.Fprintf(w, "user=%s value=%s", s.UserID(), v)
 	})
+	handle("GET /bound", boundPage)
 	handle("GET /n", func(s *session.Session, w http.ResponseWriter, r *http.Request) {
 		n, _ := session.Get[int](s, "n")
 		fmt.Fprintf(w, "user=%s n=%d", s.UserID(), n)

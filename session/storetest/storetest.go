@@ -14,8 +14,10 @@
 // Besides the store's own methods, the suite runs the races users care
 // about through the real session middleware over HTTP on the store under
 // test: concurrent increments, logouts and renewals, RevokeAll and Revoke
-// racing logins and renewals, saves that fail after writing, and
-// application clocks that are off by seconds.
+// racing logins and renewals, saves that fail after writing, application
+// clocks that are off by seconds, and device binding (registration,
+// refresh, enforcement, and concurrent refreshes answering one
+// challenge).
 package storetest
 
 import (
@@ -124,6 +126,8 @@ var cases = []struct {
 	{name: "HTTPLogoutRacingRenewalEndsBoth", run: httpLogoutRenewalRace},
 	{name: "HTTPSavesThatFailAfterWritingLoseNothing", run: httpFailAfterWrite},
 	{name: "HTTPAppClockOffBySecondsStillWorks", run: httpClockSkew},
+	{name: "HTTPDeviceBindingRegistersRefreshesAndEnforces", run: httpDeviceBinding},
+	{name: "HTTPConcurrentRefreshesOfOneChallengeExactlyOneWins", run: httpConcurrentRefreshes},
 }
 
 // NewID returns a fresh random record ID in the shape the Manager uses.
