@@ -25,6 +25,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/httpstate/httpstate/internal/testenv"
+	"github.com/httpstate/httpstate/session"
 	"github.com/httpstate/httpstate/session/dbsc"
 )
 
@@ -225,21 +226,16 @@ func (b *tab) cookies(url string) []*network.Cookie {
 	return res.Cookies
 }
 
-// TestChromiumBindsSession logs in with a real Chromium, sees it register
-// a DBSC session and refresh it round after round, and shows that a copy
+// TestChromiumBindsSession logs in with a real Chromium to a site whose
+// session.Manager has DeviceBinding enforced, sees Chromium register a
+// DBSC session and refresh it round after round, and shows that a copy
 // of its cookies in another browser profile is refused once the bound
-// cookie it copied is stale, while the original stays logged in.
+// cookie it copied is stale, while the original stays logged in. A
+// logout ends the binding: Chromium's next refresh is answered
+// {"continue":false} and it deletes the session.
 func TestChromiumBindsSession(t *testing.T) {
 	home, tlsCfg := trustedTLS(t)
-	clk := &clock{t: time.Now()}
-	// A challenge sent ahead is answered one bound-cookie lifetime later,
-	// so it must live longer than that.
-	challenger, err := dbsc.NewChallenger([][]byte{[]byte("httpstate dbsc browser test secret!")},
-		dbsc.ChallengerOptions{Now: clk.now, TTL: 2 * boundTTL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := newServer(challenger, clk)
+	srv := newSite(t)
 	hs := httptest.NewUnstartedServer(srv.handler())
 	hs.TLS = tlsCfg
 	hs.StartTLS()
@@ -266,19 +262,14 @@ func TestChromiumBindsSession(t *testing.T) {
 		all, _ := json.Marshal(created)
 		t.Fatalf("registration failed in the browser: %s", all)
 	}
-	srv.mu.Lock()
-	var st *sess
-	for _, s := range srv.byDBSC {
-		st = s
-	}
-	srv.mu.Unlock()
-	if st == nil || created.SessionID != st.dbscID {
-		t.Fatalf("the browser's session %q is not the server's %+v", created.SessionID, st)
-	}
 	if ns := created.CreationEventDetails.NewSession; ns == nil || !strings.HasSuffix(ns.RefreshURL, "/dbsc/refresh") ||
-		len(ns.CookieCravings) != 1 || ns.CookieCravings[0].Name != boundName {
+		len(ns.CookieCravings) != 1 || ns.CookieCravings[0].Name != srv.m.CookieName()+"-bound" {
 		all, _ := json.Marshal(ns)
 		t.Fatalf("the browser did not take the instructions as sent: %s", all)
+	}
+	devices, err := srv.m.Devices(t.Context(), "alice")
+	if err != nil || len(devices) != 1 || !devices[0].Bound || devices[0].Binding.Algorithm != dbsc.ES256 || devices[0].Binding.Thumbprint == "" {
+		t.Fatalf("Devices = %+v, %v; want alice's session bound to an ES256 key", devices, err)
 	}
 	if status, id := orig.open(base + "/private"); status != 200 || id != "secret" {
 		t.Fatalf("the registered browser's first private page: %d %s", status, id)
@@ -299,13 +290,18 @@ func TestChromiumBindsSession(t *testing.T) {
 	}
 
 	for round := 1; round <= 3; round++ {
-		clk.advance(boundTTL + time.Second) // every bound cookie is now stale
-		if status, id := thief.open(base + "/private"); status != 403 || id != "refused" {
+		// Every bound cookie is now stale on the server's clock, though
+		// not in the browsers' jars: the Manager answers 307 and deletes
+		// it. The thief's profile has no key and follows the redirect
+		// without a bound cookie, so it is served as anonymous.
+		srv.clk.advance(session.DefaultBoundCookieLifetime + time.Second)
+		if status, id := thief.open(base + "/private"); status != 401 || id != "refused" {
 			t.Fatalf("round %d: the copy with a stale bound cookie: %d %s", round, status, id)
 		}
 		srv.mu.Lock()
 		before := srv.refreshes
 		srv.mu.Unlock()
+		// The original browser refreshes before it follows the redirect.
 		if status, id := orig.open(base + "/private"); status != 200 || id != "secret" {
 			t.Fatalf("round %d: the original browser: %d %s", round, status, id)
 		}
@@ -325,9 +321,30 @@ func TestChromiumBindsSession(t *testing.T) {
 		if challenged != 0 {
 			t.Fatalf("round %d: the browser did not sign the challenge sent ahead; %d refreshes were challenged", round, challenged)
 		}
-		if status, id := thief.open(base + "/private"); status != 403 || id != "refused" {
+		if status, id := thief.open(base + "/private"); status != 401 || id != "refused" {
 			t.Fatalf("round %d: the copy after the original refreshed: %d %s", round, status, id)
 		}
+	}
+	devices, err = srv.m.Devices(t.Context(), "alice")
+	if err != nil || len(devices) != 1 || devices[0].Binding.Refreshes != 3 {
+		t.Fatalf("Devices = %+v, %v; want 3 refreshes recorded", devices, err)
+	}
+
+	// Logging out deletes the session and the bound cookie; the browser's
+	// next request in scope makes it refresh, the Manager answers
+	// {"continue":false}, and Chromium deletes the DBSC session.
+	if status, id := orig.open(base + "/logout"); status != 200 || id != "bye" {
+		t.Fatalf("logout: %d %s", status, id)
+	}
+	if status, id := orig.open(base + "/private"); status != 401 || id != "anonymous" {
+		t.Fatalf("after logout: %d %s", status, id)
+	}
+	ended := orig.waitEvent("termination", &seen, func(e *network.EventDeviceBoundSessionEventOccurred) bool {
+		return e.TerminationEventDetails != nil
+	})
+	if ended.SessionID != created.SessionID || ended.TerminationEventDetails.DeletionReason != network.TerminationEventDetailsDeletionReasonServerRequested {
+		all, _ := json.Marshal(ended)
+		t.Fatalf("the browser's session did not end at the server's request: %s", all)
 	}
 
 	// Chromium 156 sends Sec-Secure-Session-Id and Secure-Session-Response
@@ -335,8 +352,8 @@ func TestChromiumBindsSession(t *testing.T) {
 	srv.mu.Lock()
 	defer srv.mu.Unlock()
 	for _, h := range srv.sessionIDHeaders {
-		if h != st.dbscID {
-			t.Errorf("Sec-Secure-Session-Id sent as %q, want the bare identifier %q", h, st.dbscID)
+		if h != created.SessionID {
+			t.Errorf("Sec-Secure-Session-Id sent as %q, want the bare identifier %q", h, created.SessionID)
 		}
 	}
 	for _, h := range srv.proofHeaders {
@@ -347,5 +364,5 @@ func TestChromiumBindsSession(t *testing.T) {
 	if len(srv.proofHeaders) < 4 {
 		t.Errorf("the server saw %d proofs, want a registration and three refreshes", len(srv.proofHeaders))
 	}
-	t.Logf("session %s bound to key %s; %d refreshes", st.dbscID, st.thumbprint, srv.refreshes)
+	t.Logf("session %s bound to key %s; %d refreshes", created.SessionID, devices[0].Binding.Thumbprint, srv.refreshes)
 }
