@@ -55,7 +55,7 @@ type Event struct {
 	Reason  string  // why, for outcomes that have several causes
 
 	// Start and Duration time the operation, for kinds that time one
-	// (StoreCall, Save, Verify, JWKSFetch, Refresh); both are zero
+	// (StoreCall, Save, Revoke, Verify, JWKSFetch, Refresh); both are zero
 	// otherwise.
 	Start    time.Time
 	Duration time.Duration
@@ -103,7 +103,9 @@ const (
 	Renew  Kind = "session.renew"
 
 	// Revoke is Manager.Revoke (Op "one") or Manager.RevokeAll (Op
-	// "all"); Attempts is how many sessions it ended.
+	// "all"); Attempts is how many sessions it ended. Outcome is OK,
+	// NotFound (Revoke of a handle the user has no live session under) or
+	// Error. Timed.
 	Revoke Kind = "session.revoke"
 
 	// EndedConcurrently is a request whose session was logged out,

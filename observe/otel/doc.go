@@ -18,6 +18,7 @@
 //
 //	session.store.load, .save, .delete, .list, .delete_expired  one call to the session.Store (kind Client)
 //	session.save        the save of one request's session, compare-and-swap retries included
+//	session.revoke      one Manager.Revoke or RevokeAll, its store calls as siblings
 //	token.verify        the verification of one access token
 //	token.refresh       the exchange of one refresh token
 //	token.jwks_fetch    one fetch of a remote JWKS (kind Client)
@@ -29,7 +30,7 @@
 // listed here (a later version of httpstate may time more) becomes a span
 // named for its Kind.
 //
-// An event that times nothing (a login, a lapsed token, a revocation, a
+// An event that times nothing (a login, a lapsed token, a
 // read-modify-write conflict, a cookie decode) becomes a span event, named
 // for its Kind (session.login, session.lapsed, ...), on the span in its
 // context, if that span is recording; it never starts a span of its own.
@@ -56,8 +57,8 @@
 //	httpstate.session.logins             counter, {login}
 //	httpstate.session.logouts            counter, {logout}
 //	httpstate.session.renewals           counter, {renewal}
-//	httpstate.session.revocations        counter, {call}        Revoke (operation "one") and RevokeAll ("all") calls
-//	httpstate.session.revoked            counter, {session}     sessions those calls ended, by operation
+//	httpstate.session.revocations        counter, {call}        Revoke (operation "one") and RevokeAll ("all") calls, by outcome
+//	httpstate.session.revoked            counter, {session}     sessions those calls ended, by operation and outcome
 //	httpstate.session.ended_concurrently counter, {request}     requests whose session another request ended
 //	httpstate.session.read_conflicts     counter, {conflict}    read-modify-write conflicts, by outcome
 //	httpstate.token.verify.duration      histogram, s           access-token verifications, by outcome and reason

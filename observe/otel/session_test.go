@@ -356,7 +356,7 @@ func TestSessionSpansAndMetrics(t *testing.T) {
 		"lapsed":    {"session.lapsed httpstate.reason=revoked"},
 		"login b":   {"session.login"},
 		"login c":   {"session.login"},
-		"admin":     {"session.revoke httpstate.operation=all httpstate.revoke.sessions=2"},
+		"admin":     nil, // a span of its own, checked below
 		"in flight": {"session.ended_concurrently"},
 		"outage":    nil,
 	}
@@ -401,6 +401,14 @@ func TestSessionSpansAndMetrics(t *testing.T) {
 		t.Errorf("%d failed loads; want 1, under the outage step", len(failed))
 	}
 
+	// RevokeAll is timed: a span under the administrator's step.
+	revokes := tm.named("session.revoke")
+	if len(revokes) != 1 || revokes[0].Parent().SpanID() != steps["step admin"].SpanContext().SpanID() {
+		t.Errorf("%d session.revoke spans; want 1, under the admin step", len(revokes))
+	} else if got := fmt.Sprint(revokes[0].Attributes()); !strings.Contains(got, "httpstate.revoke.sessions") || !strings.Contains(got, "httpstate.operation") {
+		t.Errorf("the revoke span's attributes %s lack its operation or count", got)
+	}
+
 	// Metrics: each counter's data points, and each histogram's counts
 	// agree with the events.
 	metrics := tm.metrics()
@@ -408,8 +416,8 @@ func TestSessionSpansAndMetrics(t *testing.T) {
 		"httpstate.session.logins":             {"": 3},
 		"httpstate.session.logouts":            {"": 1},
 		"httpstate.session.lapsed":             {"httpstate.reason=revoked": 1},
-		"httpstate.session.revocations":        {"httpstate.operation=all": 1},
-		"httpstate.session.revoked":            {"httpstate.operation=all": 2},
+		"httpstate.session.revocations":        {"httpstate.operation=all httpstate.outcome=ok": 1},
+		"httpstate.session.revoked":            {"httpstate.operation=all httpstate.outcome=ok": 2},
 		"httpstate.session.ended_concurrently": {"": 1},
 		"httpstate.session.read_conflicts":     {"httpstate.outcome=ok": 1},
 	}
