@@ -54,9 +54,9 @@ var hardwareAESGCM = cpu.X86.HasAES && cpu.X86.HasPCLMULQDQ && cpu.X86.HasSSE41 
 	runtime.GOARCH == "ppc64" || runtime.GOARCH == "ppc64le"
 
 // maxDayKeys bounds the day keys each master secret keeps for opening:
-// about three years of days, so that a site's live values never make it
-// derive a key twice, while values forged with arbitrary days, which are
-// never kept, cannot grow it.
+// about three years of days, so that a process derives each day's key
+// about once while its site's values live less than that. Values forged
+// with arbitrary days are never kept, so they cannot grow it.
 const maxDayKeys = 1024
 
 // Sealer encrypts and authenticates cookie values, so that a browser can
@@ -100,9 +100,10 @@ type dayKey struct {
 // until every value they sealed has expired; see the package
 // documentation for the rotation procedure.
 //
-// Each secret's keys are derived with HKDF-SHA256 here, once; sealing
-// and opening derive nothing but, once a day, the day's AES-256 key
-// (see the package documentation's Wire format).
+// Each secret's keys are derived with HKDF-SHA256 here, once. Sealing
+// and opening derive nothing more per value: only the first value of a
+// day that a Sealer seals or opens costs the derivation of that day's
+// AES-256 key (see the package documentation's Wire format).
 func NewSealer(secrets ...[]byte) (*Sealer, error) {
 	v1, err := deriveKeys(sealV1Info, secrets)
 	if err != nil {
