@@ -161,10 +161,17 @@ const (
 
 // Events of package cookie.
 const (
-	// CookieDecode is the decoding of a sealed or signed cookie. Op is
-	// "sealed" or "signed". Outcome is OK, Stale (valid, under a key that
-	// is no longer the newest: re-issue it), Expired, or Rejected with
-	// Reason "unknown_key", "forged" or "malformed".
+	// CookieDecode is the decoding of a sealed or signed cookie value,
+	// reported by cookie.Sealer and cookie.Signer (and so by every
+	// cookie.Value.Get) to their Observer field. Op is "sealed" or
+	// "signed". Outcome is OK, Stale (valid, under a key that is no
+	// longer the newest: re-issue it), Expired, or Rejected with Reason
+	// "unknown_key" (names a key not configured: retired, or made up),
+	// "forged" (fails authentication: tampered with, or made for another
+	// cookie name) or "malformed" (not a value of that codec's format).
+	// No other field is set: neither the value nor the cookie's name
+	// appears. cookie.Codec.Decode takes no context, so ctx is
+	// context.Background().
 	CookieDecode Kind = "cookie.decode"
 )
 
