@@ -17,8 +17,9 @@
 // server and no transaction is held open across round trips. Every call
 // honours its context's deadline: an unreachable or stalled server makes
 // the call fail when the deadline passes, with an error that is never
-// session.ErrNotFound. Setting the DSN's timeout parameter (say timeout=5s)
-// also bounds the sweeper's connection attempts, which have no deadline.
+// session.ErrNotFound. The background sweeper has no caller: each of its
+// batches gets 30 seconds. Setting the DSN's timeout parameter (say
+// timeout=5s) bounds every connection attempt, the sweeper's included.
 //
 // What it cannot do: expire rows by itself (the sweeper deletes them;
 // expired rows are invisible at once either way), or use read replicas:
