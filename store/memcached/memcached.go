@@ -116,10 +116,12 @@
 //
 // # Logging
 //
-// The store logs one thing, through WithLogger (default slog.Default()): a
-// record that was written while its user index item could not be
-// updated, which ListByUser, and so Manager.RevokeAll, then misses until
-// its next Save.
+// The store logs one thing, at WARN level, through WithLogger (default
+// slog.Default()): a record that was written while its user index item
+// could not be updated, which ListByUser, and so Manager.RevokeAll, then
+// misses until its next Save; that Save also returns an error. The
+// message names the session by the first 8 characters of its record ID,
+// itself a hash of the token.
 //
 // # Security
 //
@@ -217,13 +219,9 @@ func WithTimeout(d time.Duration) Option {
 	return func(c *config) { c.timeout = d }
 }
 
-// WithLogger sets where the store logs (default slog.Default()). It logs
-// one thing, at WARN level: a record that was written but whose user
-// index entry could not be (Memcached failed between the two), so that
-// ListByUser, and so Manager.RevokeAll, misses that session until its
-// next Save. Such a Save also returns an error. Messages name a session by
-// the first 8 characters of its record ID (itself a hash of the token) and
-// never hold a user ID or token. A nil logger means the default.
+// WithLogger sets where the store logs what the package documentation
+// lists under Logging (default slog.Default(), also for nil). No message
+// holds a session ID, user ID or token.
 func WithLogger(l *slog.Logger) Option {
 	return func(c *config) { c.log = l }
 }

@@ -106,10 +106,14 @@
 //
 // # Logging
 //
-// The store logs one thing, through WithLogger (default slog.Default()):
-// a record that was written while its user index entry could not be (see
-// Consistency), which ListByUser, and so Manager.RevokeAll, then misses
-// until its next Save.
+// The store logs one thing, at WARN level, through WithLogger (default
+// slog.Default()): a live record missing from its user's index, because
+// Redis failed between writing the record and writing its entry (see
+// Consistency), or between removing an entry in a race and putting it
+// back. ListByUser, and so Manager.RevokeAll, misses that session until
+// its next Save; a Save that ends so also returns an error. The message
+// names the session by the first 8 characters of its record ID, itself a
+// hash of the token.
 //
 // # Deadlines
 //

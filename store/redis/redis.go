@@ -86,14 +86,9 @@ func WithClientCache(ttl time.Duration) Option {
 	return func(c *config) { c.cacheTTL = ttl }
 }
 
-// WithLogger sets where the store logs (default slog.Default()). It logs
-// one thing, at WARN level: a record that was written but whose user
-// index entry could not be written or put back (Redis failed between the
-// two), so that ListByUser, and so Manager.RevokeAll, misses that session
-// until its next Save. Such a Save also returns an error. Messages name a
-// session by the first 8 characters of its record ID (itself a hash of
-// the token) and never hold a user ID or token. A nil logger means the
-// default.
+// WithLogger sets where the store logs what the package documentation
+// lists under Logging (default slog.Default(), also for nil). No message
+// holds a session ID, user ID or token.
 func WithLogger(l *slog.Logger) Option {
 	return func(c *config) { c.log = l }
 }
