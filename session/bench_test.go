@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 
 	"github.com/httpstate/httpstate/session"
@@ -73,4 +74,48 @@ func BenchmarkReadOnlyRequest(b *testing.B) {
 func BenchmarkWritingRequest(b *testing.B) {
 	h, cookie := benchSession(b)
 	serve(b, h, "POST", cookie)
+}
+
+// BenchmarkHotSession is many concurrent requests writing one session, as
+// a single-page app firing requests in parallel does: 32 callers each
+// incrementing a counter in the same session. The counter must end exact.
+func BenchmarkHotSession(b *testing.B) {
+	store := memory.New()
+	b.Cleanup(func() { store.Close() })
+	m, err := session.New(store, session.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := m.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := session.Update(session.FromContext(r.Context()), "n", func(n int) int { return n + 1 }); err != nil {
+			http.Error(w, err.Error(), 500)
+		}
+	}))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("POST", "/", nil))
+	c := rec.Result().Cookies()[0]
+	cookie := c.Name + "=" + c.Value
+	b.ReportAllocs()
+	b.SetParallelism(16) // 32 callers on two CPUs
+	var ok atomic.Int64
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			req := httptest.NewRequest("POST", "/", nil)
+			req.Header.Set("Cookie", cookie)
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != 200 {
+				b.Errorf("status %d", rec.Code)
+				return
+			}
+			ok.Add(1)
+		}
+	})
+	req := httptest.NewRequest("GET", "/", nil)
+	req.Header.Set("Cookie", cookie)
+	sess := (*session.Session)(nil)
+	m.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { sess = session.FromContext(r.Context()) })).ServeHTTP(httptest.NewRecorder(), req)
+	if n, _ := session.Get[int](sess, "n"); int64(n) != ok.Load()+1 {
+		b.Fatalf("counter %d after %d increments: updates were lost", n, ok.Load()+1)
+	}
 }

@@ -16,24 +16,26 @@ import (
 // encodeScalar returns json.Marshal(v) for the types and values it handles
 // and false for the rest.
 func encodeScalar(v any) ([]byte, bool) {
+	return appendScalar(nil, v)
+}
+
+// appendScalar appends json.Marshal(v) to dst for the types and values
+// encodeScalar handles, and reports false for the rest.
+func appendScalar(dst []byte, v any) ([]byte, bool) {
 	switch v := v.(type) {
 	case int:
-		return strconv.AppendInt(make([]byte, 0, 20), int64(v), 10), true
+		return strconv.AppendInt(dst, int64(v), 10), true
 	case int64:
-		return strconv.AppendInt(make([]byte, 0, 20), v, 10), true
+		return strconv.AppendInt(dst, v, 10), true
 	case bool:
-		if v {
-			return []byte("true"), true
-		}
-		return []byte("false"), true
+		return strconv.AppendBool(dst, v), true
 	case string:
 		if !plainString(v) {
 			return nil, false
 		}
-		b := make([]byte, 0, len(v)+2)
-		b = append(b, '"')
-		b = append(b, v...)
-		return append(b, '"'), true
+		dst = append(dst, '"')
+		dst = append(dst, v...)
+		return append(dst, '"'), true
 	}
 	return nil, false
 }

@@ -27,20 +27,28 @@ func newToken() string {
 // anything else: wrong length, characters outside base64url, or non-zero
 // trailing bits (so each token has exactly one spelling).
 func idFromToken(tok string) string {
-	if len(tok) != tokenLen {
+	var id [idLen]byte
+	if !idInto(&id, tok) {
 		return ""
+	}
+	return string(id[:])
+}
+
+// idInto writes the store ID of a well-formed token into id and reports
+// whether tok was one. It lets the request path keep the ID in memory it
+// already has instead of allocating a string.
+func idInto(id *[idLen]byte, tok string) bool {
+	if len(tok) != tokenLen {
+		return false
 	}
 	var raw [tokenBytes]byte
 	n, err := base64.RawURLEncoding.Strict().Decode(raw[:], []byte(tok))
 	if err != nil || n != tokenBytes {
-		return ""
+		return false
 	}
 	sum := sha256.Sum256(raw[:])
-	// Encoding into an array on the stack leaves one allocation, the
-	// string, where EncodeToString makes two.
-	var id [idLen]byte
 	base64.RawURLEncoding.Encode(id[:], sum[:])
-	return string(id[:])
+	return true
 }
 
 // cookieValues calls fn with the value of every cookie named name in the
@@ -64,20 +72,6 @@ func cookieValues(h http.Header, name string, fn func(string) bool) {
 			}
 		}
 	}
-}
-
-// bearerToken returns the credentials of an "Authorization: Bearer" header,
-// or "" if there is none or more than one Authorization header.
-func bearerToken(h http.Header) string {
-	vals := h["Authorization"]
-	if len(vals) != 1 {
-		return ""
-	}
-	scheme, tok, ok := strings.Cut(vals[0], " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return ""
-	}
-	return strings.TrimSpace(tok)
 }
 
 // shortID is a log-safe identifier for a session: a prefix of the store ID,
