@@ -68,8 +68,10 @@
 // is "the stored version is the loaded one and the record has not
 // expired", or for a new record "there is no record or it has expired";
 // when it fails, Save returns session.ErrConflict and has changed nothing.
-// Load and every other method judge expiry themselves, by the app's clock,
-// because TTL deletes expired items late (typically within a few days).
+// Load and every other method judge expiry themselves, by the clock of the
+// process that calls them (the store's current time in the sense of
+// session.Record.Expiry), because TTL deletes expired items late
+// (typically within a few days).
 //
 // ListByUser must return every record whose Save returned before it was
 // called: session.Manager.RevokeAll relies on it to sign a user out
@@ -153,12 +155,10 @@
 //     back in the other region. Use a table in one region.
 //   - DAX: its item cache serves eventually consistent reads; the store
 //     reads strongly consistently and gains nothing from it.
-//   - IDs of more than 1024 bytes (the sort key limit) and user IDs of more
-//     than 64 KiB: Save refuses them, and Load, Delete and ListByUser treat
-//     them as absent. The Manager's IDs are 43 bytes.
 //   - Big sessions cheaply: every Save writes the whole Data, at one write
 //     unit per KB, and a session over 400 KB is written and read in
-//     several requests.
+//     several requests. (Data beyond the contract's session.MaxDataLen is
+//     kept too, in more chunks.)
 //
 // # Emulators
 //

@@ -26,12 +26,7 @@ const DefaultTable = "httpstate_sessions"
 // shows, or with WithCreateTable in development.
 var ErrNoTable = errors.New("dynamodb: session table does not exist")
 
-var (
-	errExpiry = errors.New("dynamodb: record expiry is zero or in the past")
-	errID     = fmt.Errorf("dynamodb: record ID must be 1 to %d bytes", maxIDLen)
-	errUser   = fmt.Errorf("dynamodb: user ID longer than %d bytes", maxUserIDLen)
-	errLarge  = fmt.Errorf("dynamodb: Data longer than %d bytes", maxChunks*chunkSize)
-)
+var errLarge = fmt.Errorf("dynamodb: Data longer than %d bytes", maxChunks*chunkSize)
 
 // Store is a session.Store on a DynamoDB table. It is safe for concurrent
 // use, and any number of Stores, in any number of processes, may share
@@ -116,12 +111,10 @@ func (s *Store) hook(step, id string) {
 	}
 }
 
-func validID(id string) bool { return len(id) >= 1 && len(id) <= maxIDLen }
-
 // Load implements session.Store. It is one strongly consistent GetItem,
 // plus one Query for a record whose Data is kept in chunks.
 func (s *Store) Load(ctx context.Context, id string) (session.Record, error) {
-	if !validID(id) {
+	if !session.ValidID(id) {
 		// No item can have this ID.
 		if err := ctx.Err(); err != nil {
 			return session.Record{}, s.fail(ctx, "load", err)
@@ -245,14 +238,8 @@ func (s *Store) readChunks(ctx context.Context, id string, set []byte, count int
 // package documentation for the writes each kind of save makes.
 func (s *Store) Save(ctx context.Context, rec session.Record) error {
 	now := time.Now()
-	if rec.Expiry.IsZero() || !rec.Expiry.After(now) {
-		return errExpiry
-	}
-	if !validID(rec.ID) {
-		return errID
-	}
-	if len(rec.UserID) > maxUserIDLen {
-		return errUser
+	if err := session.CheckRecord(rec, now); err != nil {
+		return fmt.Errorf("dynamodb: save: %w", err)
 	}
 	if rec.Version == math.MaxUint64 {
 		// Version+1 cannot be stored, so no stored version equals it.
@@ -571,7 +558,7 @@ func backoff(ctx context.Context, attempt int) error {
 // Delete implements session.Store: one DeleteItem, then the removal of
 // the record's index entry and of any chunks it had.
 func (s *Store) Delete(ctx context.Context, id string) error {
-	if !validID(id) {
+	if !session.ValidID(id) {
 		if err := ctx.Err(); err != nil {
 			return s.fail(ctx, "delete", err)
 		}
@@ -607,7 +594,7 @@ func (s *Store) ListByUser(ctx context.Context, userID string) ([]session.Record
 		return nil, s.fail(ctx, "list by user", err)
 	}
 	out := []session.Record{}
-	if userID == "" || len(userID) > maxUserIDLen {
+	if userID == "" || !session.ValidUserID(userID) {
 		// Anonymous records have no index entries, and no record has a
 		// user ID that Save refuses.
 		return out, nil
@@ -652,7 +639,7 @@ func (s *Store) indexedIDs(ctx context.Context, user string) ([]string, error) {
 			return nil, err
 		}
 		for _, item := range page.Items {
-			if sk, ok := getB(item, attrSK); ok && validID(string(sk)) {
+			if sk, ok := getB(item, attrSK); ok && session.ValidID(string(sk)) {
 				ids = append(ids, string(sk))
 			}
 		}

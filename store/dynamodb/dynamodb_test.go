@@ -434,32 +434,3 @@ func TestUnreachableServerIsAPromptErrorNeverNotFound(t *testing.T) {
 		})
 	}
 }
-
-// IDs and user IDs outside what the keys can hold are refused by Save and
-// absent everywhere else, never a server error.
-func TestIDsTheKeysCannotHold(t *testing.T) {
-	s, _ := newStore(t)
-	ctx := testCtx(t)
-	for _, id := range []string{"", strings.Repeat("x", 1025)} {
-		if err := s.Save(ctx, session.Record{ID: id, Expiry: time.Now().Add(time.Hour)}); err == nil || errors.Is(err, session.ErrConflict) {
-			t.Errorf("Save with a %d-byte ID = %v; want a plain error", len(id), err)
-		}
-		if _, err := s.Load(ctx, id); !errors.Is(err, session.ErrNotFound) {
-			t.Errorf("Load of a %d-byte ID = %v; want ErrNotFound", len(id), err)
-		}
-		if err := s.Delete(ctx, id); err != nil {
-			t.Errorf("Delete of a %d-byte ID = %v; want nil", len(id), err)
-		}
-	}
-	longest := strings.Repeat("x", 1024)
-	huge := strings.Repeat("u", 64<<10)
-	if err := s.Save(ctx, session.Record{ID: longest, UserID: huge, Expiry: time.Now().Add(time.Hour), Data: make([]byte, 300<<10)}); err != nil {
-		t.Fatalf("Save with a 1024-byte ID and a 64 KiB user ID: %v", err)
-	}
-	if list, err := s.ListByUser(ctx, huge); err != nil || len(list) != 1 || list[0].ID != longest {
-		t.Fatalf("ListByUser(64 KiB user ID) = %d records, %v", len(list), err)
-	}
-	if err := s.Save(ctx, session.Record{ID: storetest.NewID(), UserID: huge + "u", Expiry: time.Now().Add(time.Hour)}); err == nil {
-		t.Error("Save with a user ID over 64 KiB = nil error")
-	}
-}

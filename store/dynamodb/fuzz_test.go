@@ -11,10 +11,10 @@ import (
 )
 
 // IDs reach the store from requests (a device list posts one back to
-// revoke it) and user IDs from the app, so any bytes within the limits
-// the keys set must be stored and found intact, and anything else
-// refused by Save and absent everywhere else, never a server error that
-// a caller would take for an outage.
+// revoke it) and user IDs from the app, so any string within the
+// contract's limits must be stored and found intact, and anything else
+// refused by Save with ErrInvalid and absent everywhere else, never a
+// server error that a caller would take for an outage.
 func FuzzAnyIDAndUser(f *testing.F) {
 	f.Add("mjKdK1pX0DnGQ1sL7vH2cWq8nT4bZ5yR3eA6uJ9kF0o", "alice")
 	f.Add("", "")
@@ -22,20 +22,22 @@ func FuzzAnyIDAndUser(f *testing.F) {
 	f.Add("id", "\xff\xfe")
 	f.Add("'; DROP TABLE x; --", `"quoted" \ back`)
 	f.Add("日本語 😀", "ユーザー\u202e")
-	f.Add(":pk", "#n")
+	f.Add("pk", ":pk #n")
 	s, _ := newStore(f)
 	f.Fuzz(func(t *testing.T, id, user string) {
 		ctx := testCtx(t)
 		rec := session.Record{ID: id, UserID: user, Expiry: time.Now().Add(time.Hour), Data: []byte(id)}
 		err := s.Save(ctx, rec)
-		valid := len(id) >= 1 && len(id) <= 1024 && len(user) <= 64<<10
 		switch {
-		case !valid:
-			if err == nil || errors.Is(err, session.ErrConflict) {
-				t.Fatalf("Save of an ID or user ID the keys cannot hold = %v; want a plain error", err)
+		case !session.ValidID(id) || !session.ValidUserID(user):
+			if !errors.Is(err, session.ErrInvalid) {
+				t.Fatalf("Save of an ID or user ID outside the contract's limits = %v; want ErrInvalid", err)
 			}
 			if _, err := s.Load(ctx, id); !errors.Is(err, session.ErrNotFound) {
 				t.Fatalf("Load of an ID Save refuses = %v; want ErrNotFound", err)
+			}
+			if list, err := s.ListByUser(ctx, user); err != nil || len(list) != 0 {
+				t.Fatalf("ListByUser of a user ID Save refuses = %d records, %v; want none", len(list), err)
 			}
 		case err != nil:
 			t.Fatalf("Save: %v", err)

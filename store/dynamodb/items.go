@@ -48,15 +48,9 @@ const (
 	// names as well as values.
 	maxItemSize = 400 << 10
 
-	// maxIDLen is the sort key limit: an index entry's sort key is the ID.
-	maxIDLen = 1024
-
-	// maxUserIDLen keeps a record's metadata well inside one item, so
-	// that any Data fits once it is moved to chunks.
-	maxUserIDLen = 64 << 10
-
 	// chunkSize is the Data carried by one chunk item, leaving room for
-	// its keys (at most 1 + maxIDLen + 11 bytes) and attribute names.
+	// its keys (at most 1 + session.MaxIDLen + 11 bytes) and attribute
+	// names.
 	chunkSize = maxItemSize - 2<<10
 
 	// maxChunks is how many chunks a two-byte index can number.
@@ -75,6 +69,10 @@ const (
 // whose clock runs behind must not see an item vanish while it still
 // counts as live.
 const skew = time.Hour
+
+// An index entry's sort key is the record ID, and DynamoDB's sort keys
+// hold at most 1024 bytes; the contract's IDs are far shorter.
+const _ = uint(1024 - session.MaxIDLen)
 
 var errCorrupt = errors.New("dynamodb: malformed item")
 

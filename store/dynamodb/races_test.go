@@ -23,7 +23,7 @@ import (
 func TestSavedRecordIsListedAtOnce(t *testing.T) {
 	s, _ := newStore(t)
 	ctx := testCtx(t)
-	const workers, rounds = 8, 25
+	const workers, rounds = 8, 20
 	users := []string{"alice-" + storetest.NewID()[:8], "bob-" + storetest.NewID()[:8], "carol-" + storetest.NewID()[:8]}
 	listed := func(user, id string) (bool, error) {
 		recs, err := s.ListByUser(ctx, user)
