@@ -67,11 +67,11 @@
 // what the caller loaded: Save is a PutItem or UpdateItem whose condition
 // is "the stored version is the loaded one and the record has not
 // expired", or for a new record "there is no record or it has expired";
-// when it fails, Save returns session.ErrConflict and has changed nothing.
-// Load and every other method judge expiry themselves, by the clock of the
-// process that calls them (the store's current time in the sense of
-// session.Record.Expiry), because TTL deletes expired items late
-// (typically within a few days).
+// when it fails, Save returns session.ErrConflict and has changed nothing
+// that any call can see. Load and every other method judge expiry
+// themselves, by the clock of the process that calls them (the store's
+// current time in the sense of session.Record.Expiry), because TTL
+// deletes expired items late (typically within a few days).
 //
 // ListByUser must return every record whose Save returned before it was
 // called: session.Manager.RevokeAll relies on it to sign a user out
@@ -149,10 +149,11 @@
 //
 // # What it cannot do
 //
-//   - Global tables: replication between regions is asynchronous and
-//     concurrent writes in two regions are settled by last writer wins,
-//     which defeats the compare-and-swap and lets a revoked session come
-//     back in the other region. Use a table in one region.
+//   - Global tables, in their usual multi-region eventual consistency:
+//     replication between regions is asynchronous and concurrent writes
+//     in two regions are settled by last writer wins, which defeats the
+//     compare-and-swap and lets a revoked session come back in the other
+//     region. Use a table in one region.
 //   - DAX: its item cache serves eventually consistent reads; the store
 //     reads strongly consistently and gains nothing from it.
 //   - Big sessions cheaply: every Save writes the whole Data, at one write
@@ -163,8 +164,10 @@
 // # Emulators
 //
 // The store's tests run against dynalite, which keeps DynamoDB's API,
-// limits and error messages, but has no TTL and no transactions and
-// serves every read consistently. DynamoDB Local works too. Point the
-// client at one with its BaseEndpoint; with WithCreateTable on an emulator
-// without TTL, expired items stay until DeleteExpired removes them.
+// limits and error messages, but has no TTL and no transactions, and
+// serves every read consistently, so it cannot show an eventually
+// consistent read missing a write; that the store makes none is checked
+// on the requests it sends. Point the client at an emulator with its
+// BaseEndpoint; with WithCreateTable on one without TTL, expired items
+// stay until DeleteExpired removes them.
 package dynamodb

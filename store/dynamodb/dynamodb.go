@@ -17,8 +17,8 @@ import (
 	"github.com/httpstate/httpstate/session"
 )
 
-// DefaultTable is the table name the package documentation and
-// cmd/httpstate use when none is given. New takes the name explicitly.
+// DefaultTable is the table name the package documentation uses; New
+// takes the name explicitly, so any name works.
 const DefaultTable = "httpstate_sessions"
 
 // ErrNoTable reports that the table does not exist (DynamoDB's
@@ -112,7 +112,8 @@ func (s *Store) hook(step, id string) {
 }
 
 // Load implements session.Store. It is one strongly consistent GetItem,
-// plus one Query for a record whose Data is kept in chunks.
+// plus, for a record whose Data is kept in chunks, a strongly consistent
+// Query of one page per MB.
 func (s *Store) Load(ctx context.Context, id string) (session.Record, error) {
 	if !session.ValidID(id) {
 		// No item can have this ID.
