@@ -434,3 +434,47 @@ func TestUnreachableServerIsAPromptErrorNeverNotFound(t *testing.T) {
 		})
 	}
 }
+
+// ListByUser reads records in BatchGetItem calls of at most 100 keys, and
+// DynamoDB answers a call whose items are too large in parts, leaving
+// the rest as unprocessed keys to ask for again (dynalite after about
+// 1.4 MB, DynamoDB after 16 MB); every record must come back all the same.
+func TestListByUserOfManySessionsAndLargeOnes(t *testing.T) {
+	s, _ := newStore(t)
+	ctx := testCtx(t)
+	user := "many-" + storetest.NewID()[:8]
+	want := map[string][]byte{}
+	// IDs starting with "-" sort first, so the large records all fall in
+	// the first batch, which is then too large for one answer.
+	save := func(data []byte) {
+		t.Helper()
+		id := storetest.NewID()
+		if len(data) > 1000 {
+			id = "-" + id
+		}
+		rec := session.Record{ID: id, UserID: user, Expiry: time.Now().Add(time.Hour), Data: data}
+		if err := s.Save(ctx, rec); err != nil {
+			t.Fatal(err)
+		}
+		want[rec.ID] = data
+	}
+	for i := range 230 {
+		save(fmt.Appendf(nil, "session %d", i))
+	}
+	for i := range 8 {
+		save(bytes.Repeat([]byte{byte('A' + i)}, 300<<10)) // inline, 2.4 MB in all
+	}
+	save(bytes.Repeat([]byte("chunked"), 100<<10)) // 700 KB, two chunks
+	list, err := s.ListByUser(ctx, user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != len(want) {
+		t.Fatalf("ListByUser = %d records; want %d", len(list), len(want))
+	}
+	for _, r := range list {
+		if !bytes.Equal(r.Data, want[r.ID]) {
+			t.Fatalf("ListByUser returned record %.8s with %d bytes of data; want %d", r.ID, len(r.Data), len(want[r.ID]))
+		}
+	}
+}
