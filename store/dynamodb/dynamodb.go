@@ -336,7 +336,7 @@ func (s *Store) saveInPlace(ctx context.Context, w write) error {
 		UpdateExpression:          &set,
 		ConditionExpression:       aws.String("rec_version = :v AND expires_ms > :now AND user_id = :user AND index_expires_at >= :need"),
 		ExpressionAttributeValues: values,
-		ReturnValues:              types.ReturnValueUpdatedOld,
+		ReturnValues:              types.ReturnValueAllOld, // the old chunk set, if any
 		// To tell which part of the condition failed without another
 		// read. Emulators may ignore it; then the item is read below.
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,

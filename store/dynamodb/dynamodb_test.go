@@ -204,6 +204,23 @@ func TestLargeDataIsChunkedAndNeverTorn(t *testing.T) {
 	if _, chunks, _ := kinds(t, name); chunks != 2 {
 		t.Errorf("a conflicting save of a large value left %d chunks; want the record's 2", chunks)
 	}
+	// Shrinking a signed-in session in place drops its chunks.
+	rec.Version++
+	rec.Data = []byte("small again")
+	if err := s.Save(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Load(ctx, rec.ID); err != nil || string(got.Data) != "small again" {
+		t.Fatalf("Load after shrinking = %q, %v", got.Data, err)
+	}
+	if _, chunks, _ := kinds(t, name); chunks != 0 {
+		t.Errorf("a save that made the value small left %d chunks", chunks)
+	}
+	rec.Version++
+	rec.Data = value('z')
+	if err := s.Save(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
 	if err := s.Delete(ctx, rec.ID); err != nil {
 		t.Fatal(err)
 	}

@@ -167,14 +167,15 @@ func decodeRecord(id string, item map[string]types.AttributeValue) (stored, erro
 		return st, fmt.Errorf("%w: record without %s", errCorrupt, attrUser)
 	}
 	st.rec.UserID = string(user)
-	v, err := getN(item, attrVersion)
-	if err != nil {
-		return st, err
+	n, ok := item[attrVersion].(*types.AttributeValueMemberN)
+	if !ok {
+		return st, fmt.Errorf("%w: %s missing or not a number", errCorrupt, attrVersion)
 	}
-	if v <= 0 {
-		return st, fmt.Errorf("%w: record version %d", errCorrupt, v)
+	v, err := strconv.ParseUint(n.Value, 10, 64)
+	if err != nil || v == 0 {
+		return st, fmt.Errorf("%w: record version %q", errCorrupt, n.Value)
 	}
-	st.rec.Version = uint64(v)
+	st.rec.Version = v
 	if st.expiresMS, err = getN(item, attrExpiresMS); err != nil {
 		return st, err
 	}
