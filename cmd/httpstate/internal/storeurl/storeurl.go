@@ -222,9 +222,9 @@ type options struct {
 // Namespace opens a second, separate set of records in the database or
 // server the URL names, for data that must not mix with sessions (such as
 // API refresh tokens, which package token keeps in a Store of their own).
-// SQL stores and DynamoDB use the table name with "_"+name appended; key-value stores
-// add name+":" to the key prefix; memory: is a separate store anyway. name
-// is 1 to 16 lower-case letters, digits or underscores.
+// SQL stores and DynamoDB use the table name with "_"+name appended;
+// key-value stores add name+":" to the key prefix; memory: is a separate
+// store anyway. name is 1 to 16 lower-case letters, digits or underscores.
 func Namespace(name string) Option {
 	return func(o *options) { o.namespace = name }
 }
