@@ -104,10 +104,14 @@ count their records portably; use the database's own tools for totals.
   redis://HOST:26379?master_set=NAME      Redis Sentinel: the sentinels, and the
                                           name of the master they watch
   memcached://HOST:11211[,HOST:11212]     one or more Memcached servers
+  dynamodb://TABLE?region=REGION          an Amazon DynamoDB table; endpoint=URL for an
+                                          emulator such as dynalite, create_table=true
+                                          to create it (development); credentials from
+                                          the AWS SDK's usual sources
 
 Options: table=NAME for the SQL stores, prefix=PREFIX for Redis and
 Memcached. API refresh tokens are kept next to the sessions, in the table
-NAME_tokens or under the prefix PREFIXtokens:.
+NAME_tokens (TABLE_tokens for DynamoDB) or under the prefix PREFIXtokens:.
 `,
 }
 

@@ -27,6 +27,7 @@ var openers = map[string]opener{
 	MySQL:     openMySQL,
 	Redis:     openRedis,
 	Memcached: openMemcached,
+	DynamoDB:  openDynamoDB,
 }
 
 func openMemory(context.Context, Location, options) (session.Store, io.Closer, error) {

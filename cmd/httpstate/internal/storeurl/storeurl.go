@@ -12,6 +12,10 @@
 //	redis://HOST:26379?master_set=NAME      Redis Sentinel: the sentinels, and the
 //	                                        name of the master they watch
 //	memcached://HOST:11211[,HOST:11212]     one or more Memcached servers
+//	dynamodb://TABLE?region=REGION          an Amazon DynamoDB table; endpoint=URL for an
+//	                                        emulator such as dynalite, create_table=true to
+//	                                        create a missing table (development); credentials
+//	                                        from the AWS SDK's usual sources
 //
 // SQL stores take table=NAME and the key-value stores prefix=PREFIX to share
 // a database or server with other applications.
@@ -56,6 +60,7 @@ const (
 	MySQL     = "mysql"
 	Redis     = "redis"
 	Memcached = "memcached"
+	DynamoDB  = "dynamodb"
 )
 
 // DefaultURL is the store cmd/httpstate uses when none is given: a file in
@@ -68,7 +73,8 @@ const PingTimeout = 5 * time.Second
 
 // Location is a parsed store URL.
 type Location struct {
-	// Kind is one of Memory, SQLite, Postgres, MySQL, Redis, Memcached.
+	// Kind is one of Memory, SQLite, Postgres, MySQL, Redis, Memcached,
+	// DynamoDB.
 	Kind string
 	// Redacted is the URL with any password replaced by "xxxxx", safe to
 	// print and log.
@@ -119,9 +125,10 @@ var schemes = map[string]string{
 	"rediss":     Redis,
 	"memcached":  Memcached,
 	"memcache":   Memcached,
+	"dynamodb":   DynamoDB,
 }
 
-const schemesHint = "want memory:, sqlite:PATH, postgres://, mysql://, redis://, rediss:// or memcached://"
+const schemesHint = "want memory:, sqlite:PATH, postgres://, mysql://, redis://, rediss://, memcached:// or dynamodb://"
 
 func invalid(rawURL, why string) error {
 	return fmt.Errorf("%w %q: %s", ErrInvalid, Redact(rawURL), why)
@@ -215,9 +222,9 @@ type options struct {
 // Namespace opens a second, separate set of records in the database or
 // server the URL names, for data that must not mix with sessions (such as
 // API refresh tokens, which package token keeps in a Store of their own).
-// SQL stores use the table name with "_"+name appended; key-value stores
-// add name+":" to the key prefix; memory: is a separate store anyway. name
-// is 1 to 16 lower-case letters, digits or underscores.
+// SQL stores and DynamoDB use the table name with "_"+name appended;
+// key-value stores add name+":" to the key prefix; memory: is a separate
+// store anyway. name is 1 to 16 lower-case letters, digits or underscores.
 func Namespace(name string) Option {
 	return func(o *options) { o.namespace = name }
 }
