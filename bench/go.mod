@@ -1,5 +1,7 @@
 module github.com/httpstate/httpstate/bench
 
+// Go 1.26, not the library's 1.25: the SQLite benchmarks use store/sqlite,
+// whose modernc.org/sqlite needs Go 1.26 (see store/sqlite/go.mod).
 go 1.26.0
 
 replace github.com/httpstate/httpstate => ../
@@ -15,8 +17,9 @@ require (
 	github.com/gomodule/redigo v1.8.0
 	github.com/gorilla/securecookie v1.1.2
 	github.com/gorilla/sessions v1.4.0
-	github.com/httpstate/httpstate v0.0.0-00010101000000-000000000000
-	github.com/httpstate/httpstate/store/dynamodb v0.0.0
+	github.com/httpstate/httpstate v0.0.0
+	github.com/httpstate/httpstate/store/dynamodb v0.0.0-00010101000000-000000000000
+	github.com/httpstate/httpstate/store/sqlite v0.0.0
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/redis/rueidis v1.0.79
 	golang.org/x/sync v0.25.0
@@ -47,5 +50,6 @@ require (
 	modernc.org/sqlite v1.62.0 // indirect
 )
 
-// The DynamoDB store is a module of its own, also from this repository.
+replace github.com/httpstate/httpstate/store/sqlite => ../store/sqlite
+
 replace github.com/httpstate/httpstate/store/dynamodb => ../store/dynamodb

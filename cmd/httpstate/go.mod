@@ -1,5 +1,8 @@
 module github.com/httpstate/httpstate/cmd/httpstate
 
+// Go 1.26, not the library's 1.25: the command's default store is
+// store/sqlite, whose modernc.org/sqlite needs Go 1.26 (see
+// store/sqlite/go.mod); main.go also uses errors.AsType, new in Go 1.26.
 go 1.26.0
 
 require (
@@ -12,7 +15,8 @@ require (
 	github.com/chromedp/chromedp v0.23.0
 	github.com/go-sql-driver/mysql v1.10.1
 	github.com/httpstate/httpstate v0.0.0
-	github.com/httpstate/httpstate/store/dynamodb v0.0.0
+	github.com/httpstate/httpstate/store/dynamodb v0.0.0-00010101000000-000000000000
+	github.com/httpstate/httpstate/store/sqlite v0.0.0
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/redis/rueidis v1.0.79
 	golang.org/x/crypto v0.59.0
@@ -54,5 +58,6 @@ require (
 // Development builds use the library in this repository.
 replace github.com/httpstate/httpstate => ../..
 
-// The DynamoDB store is a module of its own, also from this repository.
+replace github.com/httpstate/httpstate/store/sqlite => ../../store/sqlite
+
 replace github.com/httpstate/httpstate/store/dynamodb => ../../store/dynamodb

@@ -4,7 +4,7 @@ module github.com/httpstate/httpstate/observe/otel
 // OpenTelemetry stays at v1.46.0, its newest release that builds with Go
 // 1.25 (v1.47.0 requires Go 1.26), so that this module can follow the root
 // module down to go 1.25.
-go 1.26.0
+go 1.25.0
 
 require (
 	github.com/httpstate/httpstate v0.0.0
@@ -22,8 +22,8 @@ require (
 	github.com/go-logr/stdr v1.2.2 // indirect
 	github.com/google/uuid v1.6.0 // indirect
 	go.opentelemetry.io/auto/sdk v1.2.1 // indirect
-	golang.org/x/crypto v0.59.0 // indirect
-	golang.org/x/sys v0.50.0 // indirect
+	golang.org/x/crypto v0.55.0 // indirect
+	golang.org/x/sys v0.47.0 // indirect
 )
 
 // Development builds use the library in this repository.

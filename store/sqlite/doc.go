@@ -9,7 +9,10 @@
 //	}
 //	defer store.Close()
 //
-// It uses modernc.org/sqlite, a pure-Go SQLite, so it needs no cgo.
+// It uses modernc.org/sqlite, a pure-Go SQLite, so it needs no cgo. That
+// driver needs Go 1.26, so this package is a module of its own
+// (github.com/httpstate/httpstate/store/sqlite), and only its users need
+// Go 1.26; the rest of httpstate needs Go 1.25.
 //
 // # Concurrency and durability
 //
