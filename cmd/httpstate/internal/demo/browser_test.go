@@ -528,7 +528,7 @@ func TestBrowserRevokingADeviceLogsTheOtherBrowserOut(t *testing.T) {
 	if phone.has("#user-name") || phone.text("#cart-count") != "0" {
 		t.Fatal("the revoked browser is still logged in on its next request")
 	}
-	if !strings.Contains(phone.text("#main"), "Your session has expired or was ended from another device.") {
+	if !strings.Contains(phone.text("#main"), "Your session has ended: it timed out, was logged out, or is not known to this server.") {
 		t.Error("the revoked browser was not told why it was logged out")
 	}
 	laptop.reload()

@@ -13,3 +13,13 @@ func SKUs() []string {
 	}
 	return skus
 }
+
+// PeakHashes returns the most argon2id computations that ran at once.
+func (a *App) PeakHashes() int { return int(a.hashes.peak.Load()) }
+
+// Login abuse limits, for tests that reach them.
+const (
+	MaxConcurrentHashes = maxConcurrentHashes
+	MaxAccountFailures  = maxAccountFailures
+	MaxNetworkFailures  = maxNetworkFailures
+)

@@ -54,7 +54,7 @@ func TestLoginFillCartReloadLogoutAndReplay(t *testing.T) {
 	if replay.has(`id="user-name"`) || !replay.has(`id="cart-empty"`) {
 		t.Fatalf("the old cookie still works after logout")
 	}
-	if !replay.has("Your session has expired or was ended from another device.") {
+	if !replay.has("Your session has ended: it timed out, was logged out, or is not known to this server.") {
 		t.Errorf("a replayed dead cookie should get the expired-session notice")
 	}
 }
@@ -322,7 +322,7 @@ func TestDevicesListAndRevoke(t *testing.T) {
 		t.Fatal("revoking the phone did not take it off the list")
 	}
 	next := phone.get("/")
-	if next.has(`id="user-name"`) || !next.has("Your session has expired or was ended from another device.") {
+	if next.has(`id="user-name"`) || !next.has("Your session has ended: it timed out, was logged out, or is not known to this server.") {
 		t.Fatal("the revoked phone is still logged in, or was not told")
 	}
 	if !laptop.get("/").has(`id="user-name"`) {
@@ -543,7 +543,7 @@ func TestSessionTimeoutShowsANotice(t *testing.T) {
 	now = now.Add(session.DefaultIdleTimeout + time.Minute)
 	mu.Unlock()
 	p := b.get("/devices")
-	if p.url != "/login" || !p.has("Your session has expired or was ended from another device.") {
+	if p.url != "/login" || !p.has("Your session has ended: it timed out, was logged out, or is not known to this server.") {
 		t.Fatalf("after the idle timeout: on %s without the notice", p.url)
 	}
 	if strings.Count(p.body, `class="flash`) != 1 {
