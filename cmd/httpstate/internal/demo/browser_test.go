@@ -46,16 +46,20 @@ type liveShop struct {
 
 // startLiveShop serves a shop over plain HTTP on 127.0.0.1 and returns
 // its address as http://localhost:PORT. wrap, if not nil, wraps the
-// handler, to observe requests.
-func startLiveShop(t *testing.T, wrap func(http.Handler) http.Handler) *liveShop {
+// handler, to observe requests; mods change the shop's configuration.
+func startLiveShop(t *testing.T, wrap func(http.Handler) http.Handler, mods ...func(*demo.Config)) *liveShop {
 	t.Helper()
 	sessions, tokens := memory.New(), memory.New()
 	t.Cleanup(func() { sessions.Close(); tokens.Close() })
 	logs := &syncBuffer{}
-	app, err := demo.New(t.Context(), demo.Config{
+	cfg := demo.Config{
 		Sessions: sessions, Tokens: tokens, Secret: testSecret, StoreKind: "memory",
 		Logger: slog.New(slog.NewJSONHandler(logs, nil)),
-	})
+	}
+	for _, m := range mods {
+		m(&cfg)
+	}
+	app, err := demo.New(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -292,7 +296,7 @@ func TestBrowserLoginCartReloadLogoutReplay(t *testing.T) {
 	if b.has("#user-name") || !b.has("#cart-empty") {
 		t.Fatal("the replayed cookie of a logged-out session still works")
 	}
-	if !strings.Contains(b.text("#main"), "Your session has expired") {
+	if !strings.Contains(b.text("#main"), "Your session has ended") {
 		t.Error("the replayed dead cookie got no expired-session notice")
 	}
 }
@@ -671,4 +675,53 @@ func TestBrowserScreenshots(t *testing.T) {
 		t.Errorf("the browser reported: %s", p)
 	}
 	t.Logf("screenshots in %s", dir)
+}
+
+// TestBrowserTwoShopsOnOneHost runs two shops with separate stores on two
+// ports of localhost, as a developer comparing two stores would. Chromium
+// sends both the same cookies: without a cookie prefix, logging in to one
+// logs the other out, and the notice must not blame another device; with
+// a prefix each, both stay logged in.
+func TestBrowserTwoShopsOnOneHost(t *testing.T) {
+	b := startChrome(t, t.TempDir())
+	first, second := startLiveShop(t, nil), startLiveShop(t, nil)
+	b.login(first.base, "alice", "correct horse", false)
+	b.login(second.base, "bob", "battery staple", false)
+	b.open(first.base + "/")
+	if b.has("#user-name") {
+		t.Fatal("the first shop still knows alice: the test no longer shows the clash it is about")
+	}
+	notice := b.text("#main")
+	if !strings.Contains(notice, "is not known to this server") || strings.Contains(notice, "another device") {
+		t.Errorf("the notice for a token from the other shop: %q", notice)
+	}
+
+	b = startChrome(t, t.TempDir())
+	first = startLiveShop(t, nil, func(c *demo.Config) { c.CookiePrefix = "first" })
+	second = startLiveShop(t, nil, func(c *demo.Config) { c.CookiePrefix = "second" })
+	b.login(first.base, "alice", "correct horse", false)
+	b.addToCart("fortune")
+	b.login(second.base, "bob", "battery staple", false)
+	// The theme button reads its cookie by the name the page gives it.
+	if err := chromedp.Do(b.ctx, chromedp.Click(chromedp.CSS("#theme-toggle button"))); err != nil {
+		t.Fatal(err)
+	}
+	b.waitFor(`document.cookie.includes("__Host-second-theme=") && document.documentElement.dataset.theme === "dark"`)
+	b.open(first.base + "/")
+	if b.text("#user-name") != "Alice Liddell" || b.text("#cart-count") != "1" {
+		t.Fatalf("with cookie prefixes the first shop lost alice or her cart: %q, cart %s", b.text("#user-name"), b.text("#cart-count"))
+	}
+	b.open(second.base + "/")
+	if b.text("#user-name") != "Bob Dobbs" {
+		t.Fatal("with cookie prefixes the second shop lost bob")
+	}
+	names := map[string]bool{}
+	for name := range b.cookies(first.base) {
+		names[name] = true
+	}
+	for _, want := range []string{"__Host-first-session", "__Host-second-session", "__Host-second-prefs", "__Host-second-theme"} {
+		if !names[want] {
+			t.Errorf("the browser has no %s cookie; it has %v", want, names)
+		}
+	}
 }
