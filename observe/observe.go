@@ -1,13 +1,13 @@
 // Package observe is how httpstate reports what it does, for metrics,
 // traces and audit logs, without depending on any telemetry library.
 //
-// Give an Observer to session.Options, to the token package's Verifier,
-// RemoteKeySet and Refresher, or to a cookie codec, and it sees an Event
-// for each thing worth counting or timing: every store call with its
-// outcome and duration, compare-and-swap conflicts, lapsed sessions by
-// reason, logins, logouts, renewals, revocations, token verification
-// failures by reason, refresh-token reuse, JWKS fetches and cookie
-// decodes. The nested module observe/otel turns events into
+// Give an Observer to session.Options, token.VerifierOptions,
+// token.RemoteKeySetOptions, refresh.Options or a cookie codec, and it
+// sees an Event for each thing worth counting or timing: every store call
+// with its outcome and duration, compare-and-swap conflicts, lapsed
+// sessions by reason, logins, logouts, renewals, revocations, token
+// verification failures by reason, refresh-token reuse, JWKS fetches and
+// cookie decodes. The nested module observe/otel turns events into
 // OpenTelemetry spans and metrics.
 //
 // # What an Event never holds
@@ -97,8 +97,7 @@ const (
 	Lapsed Kind = "session.lapsed"
 
 	// Login, Logout and Renew report the calls of the same names, when
-	// their change is saved. Login's Reason is "switch" when it replaced
-	// another user.
+	// their change is saved.
 	Login  Kind = "session.login"
 	Logout Kind = "session.logout"
 	Renew  Kind = "session.renew"
@@ -120,23 +119,41 @@ const (
 	ReadConflict Kind = "session.read_conflict"
 )
 
-// Events of package token.
+// Events of packages token and token/refresh. None holds a token, a
+// family ID, a subject or key material.
 const (
-	// Verify is the verification of an access token. Outcome is OK or
-	// Rejected; Reason names the first check that failed: "malformed",
-	// "algorithm", "unknown_key", "signature", "type", "expired",
-	// "not_yet_valid", "issuer", "audience", "claims". Timed.
+	// Verify is the verification of an access token by a token.Verifier.
+	// Outcome is OK; Rejected, with Reason naming the first check that
+	// failed: "malformed" (not a compact JWS within the size limit, or an
+	// unreadable header), "header" (a header parameter that is not
+	// allowed, or one given twice), "type" (typ is not at+jwt),
+	// "algorithm" (alg not allowed, or not the key's own), "unknown_key"
+	// (no kid, or no key with that ID), "signature", "claims" (not a
+	// valid claims set, or no exp), "expired", "not_yet_valid" (nbf or
+	// iat in the future), "issuer" or "audience"; or Error, when the
+	// token could not be judged (a RemoteKeySet could not fetch keys),
+	// with Err set. Timed.
 	Verify Kind = "token.verify"
 
-	// Refresh is an exchange of a refresh token. Outcome is OK, Rejected
-	// (unknown, expired or revoked token: Reason "invalid"), Reused (the
-	// token had been exchanged before and its family was revoked; Reason
-	// "grace" with Outcome OK is a retry within the grace window) or
-	// Error. Timed.
+	// Refresh is an exchange of a refresh token by a refresh.Refresher.
+	// Outcome is OK, with Reason "" (a rotation), "grace" (the token the
+	// latest rotation exchanged, presented again within the grace window:
+	// a retry) or "recovered" (the store's answer to the save was lost,
+	// and reading the family back showed it written); Rejected, with
+	// Reason "malformed" (not a refresh token), "unknown" (no live family
+	// with that ID: never issued, revoked, or ended and removed),
+	// "expired" (the family's lifetime or idle timeout is over) or
+	// "mismatch" (a live family's ID with a secret it never issued);
+	// Reused (a token that had stopped working, outside the grace rule:
+	// the family was revoked; Err is set if deleting it failed); or Error
+	// (the store failed, or kept conflicting), with Err set. Timed.
 	Refresh Kind = "token.refresh"
 
-	// JWKSFetch is one fetch of a remote JSON Web Key Set. Outcome is OK
-	// or Error. Timed.
+	// JWKSFetch is one fetch of a remote JSON Web Key Set by a
+	// token.RemoteKeySet. Outcome is OK, or Error with Err set and Reason
+	// "unreachable" (no HTTP response), "redirect" (a redirect away from
+	// the URL's origin, or too many), "status" (not 200), "too_large" or
+	// "invalid" (not a JWK Set, or no usable signing key in it). Timed.
 	JWKSFetch Kind = "token.jwks_fetch"
 )
 

@@ -26,6 +26,7 @@ type spyStore struct {
 	loads, saves, deletes atomic.Int64
 	failLoad, failSave    atomic.Bool
 	failDelete            atomic.Bool
+	failAfterSave         atomic.Bool // save, then report an error as if the reply was lost
 
 	mu   sync.Mutex
 	seen []session.Record
@@ -49,7 +50,11 @@ func (s *spyStore) Save(ctx context.Context, rec session.Record) error {
 	s.mu.Lock()
 	s.seen = append(s.seen, rec)
 	s.mu.Unlock()
-	return s.Store.Save(ctx, rec)
+	err := s.Store.Save(ctx, rec)
+	if err == nil && s.failAfterSave.Load() {
+		return errOutage
+	}
+	return err
 }
 
 func (s *spyStore) Delete(ctx context.Context, id string) error {

@@ -13,10 +13,12 @@ import (
 	"time"
 
 	"github.com/httpstate/httpstate/cookie"
+	"github.com/httpstate/httpstate/observe"
 )
 
-// Default timeouts. The plain pair follows OWASP ASVS level 2; remembered
-// sessions ("remember me") trade some of that for convenience.
+// Default timeouts and limits. The plain pair of timeouts follows OWASP
+// ASVS level 2; remembered sessions ("remember me") trade some of that for
+// convenience.
 const (
 	DefaultIdleTimeout         = 30 * time.Minute
 	DefaultLifetime            = 12 * time.Hour
@@ -25,7 +27,18 @@ const (
 	DefaultTouchInterval       = time.Minute
 	DefaultStoreTimeout        = 3 * time.Second
 	DefaultCookieName          = "session"
+
+	// DefaultMaxSize bounds a session's record (64 KiB): far above what a
+	// session needs (an ID, a cart, a few preferences), far below every
+	// store's limits, and small enough that rewriting the record on each
+	// write stays cheap.
+	DefaultMaxSize = 64 << 10
 )
+
+// tombstoneLifetime is how long the tombstone of a renewed or ended
+// session stays: long enough for any request or revocation that loaded
+// the old record to find it when its compare-and-swap fails.
+const tombstoneLifetime = 5 * time.Minute
 
 // Codec encodes session values. It must round-trip any value it encodes
 // into a variable of the same type; it need not know the types in advance.
@@ -84,33 +97,52 @@ type Options struct {
 	// sends no Set-Cookie.
 	TouchInterval time.Duration
 
-	// Bearer accepts the session token in an "Authorization: Bearer"
-	// header, for API clients, when the request carries no session cookie.
-	// Such sessions never receive Set-Cookie. A token is never accepted
-	// from a URL.
-	Bearer bool
-
 	// StoreTimeout bounds each store call the Manager makes, on top of
 	// any deadline the request's context already has (default 3 seconds;
 	// negative for none). net/http gives request contexts no deadline, so
 	// without this bound a store that stops answering would hold every
 	// request until the client gave up; with it, the client promptly gets
-	// the ErrorHandler's response. Stores that implement InProcess get
-	// no bound unless StoreTimeout is set.
+	// the ErrorHandler's response. The bound costs nothing on a call that
+	// does not wait: a timer is armed only when a store waits for its
+	// context's Done channel, so an in-process store pays for none.
 	StoreTimeout time.Duration
+
+	// MaxSize bounds the size of a session's record in bytes (default
+	// DefaultMaxSize; at most MaxDataLen). Put, Update and AddFlash return
+	// ErrTooLarge rather than cross it.
+	MaxSize int
+
+	// StrictReads makes a read-modify-write conflict fail the request:
+	// when a request Puts or Deletes a key it had read with Get or Pop,
+	// and a concurrent request changed that key before this one saved,
+	// the request ends with ErrReadConflict through ErrorHandler (409
+	// Conflict by default) and saves none of its changes. Without it the
+	// request's value is saved over the concurrent change and the conflict
+	// is logged at WARN level with the key's name (never its value) and
+	// reported to the Observer. Update never conflicts this way: it runs
+	// again on the fresh value.
+	StrictReads bool
 
 	// Codec encodes values (default JSON).
 	Codec Codec
 
-	// ErrorHandler writes the response when the store fails. The default
-	// answers 503 with a short plain-text message. The error has already
-	// been logged. A store error is never treated as "no session".
+	// ErrorHandler writes the response when the session cannot be loaded
+	// or saved. The default answers 503 Service Unavailable with
+	// Retry-After for a store failure, 409 Conflict for ErrReadConflict
+	// and 500 for ErrTooLarge, each with a short plain-text message. The
+	// error has already been logged. A store error is never treated as
+	// "no session".
 	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
 
 	// Logger receives errors and warnings (default slog.Default()). Tokens
 	// are never logged; a session appears as a short prefix of its store
 	// ID, itself a hash of the token.
 	Logger *slog.Logger
+
+	// Observer, if not nil, receives an event for every store call, save,
+	// lapsed token, login, logout, renewal, revocation and conflict; see
+	// package observe. Nil costs nothing.
+	Observer observe.Observer
 
 	// ClientIP returns the address recorded for the device list. The
 	// default is the host of r.RemoteAddr; behind a trusted proxy, read
@@ -122,8 +154,9 @@ type Options struct {
 	Clock func() time.Time
 }
 
-// Manager loads, saves and renews sessions. It is safe for concurrent use;
-// create one per application and wrap handlers with Middleware.
+// Manager loads, saves, renews and revokes sessions. It is safe for
+// concurrent use; create one per application (or one per kind of session,
+// see FromContext) and wrap handlers with Middleware.
 type Manager struct {
 	store         Store
 	cookieName    string
@@ -132,10 +165,12 @@ type Manager struct {
 	rIdle, rLife  time.Duration
 	touchInterval time.Duration
 	storeTimeout  time.Duration
-	bearer        bool
+	maxSize       int
+	strictReads   bool
 	codec         Codec
 	onError       func(http.ResponseWriter, *http.Request, error)
 	log           *slog.Logger
+	obs           observe.Observer
 	clientIP      func(*http.Request) string
 	now           func() time.Time
 }
@@ -156,21 +191,26 @@ func New(store Store, opts Options) (*Manager, error) {
 		rLife:         or(opts.RememberLifetime, DefaultRememberLifetime),
 		touchInterval: or(opts.TouchInterval, DefaultTouchInterval),
 		storeTimeout:  or(opts.StoreTimeout, DefaultStoreTimeout),
-		bearer:        opts.Bearer,
+		maxSize:       opts.MaxSize,
+		strictReads:   opts.StrictReads,
 		codec:         opts.Codec,
 		onError:       opts.ErrorHandler,
 		log:           opts.Logger,
+		obs:           opts.Observer,
 		clientIP:      opts.ClientIP,
 		now:           opts.Clock,
+	}
+	if m.maxSize == 0 {
+		m.maxSize = DefaultMaxSize
+	}
+	if m.maxSize < 0 || m.maxSize > MaxDataLen {
+		return nil, fmt.Errorf("session: MaxSize %d is not between 1 and MaxDataLen (%d)", m.maxSize, MaxDataLen)
 	}
 	if m.codec == nil {
 		m.codec = JSON
 	}
-	if ip, ok := store.(InProcess); ok && opts.StoreTimeout == 0 && ip.InProcess() {
-		m.storeTimeout = -1
-	}
 	if m.onError == nil {
-		m.onError = unavailable
+		m.onError = defaultErrorHandler
 	}
 	if m.log == nil {
 		m.log = slog.Default()
@@ -207,41 +247,6 @@ func New(store Store, opts Options) (*Manager, error) {
 	return m, nil
 }
 
-// bound returns ctx limited by StoreTimeout.
-func (m *Manager) bound(ctx context.Context) (context.Context, context.CancelFunc) {
-	if m.storeTimeout < 0 {
-		return ctx, func() {}
-	}
-	return context.WithTimeout(ctx, m.storeTimeout)
-}
-
-// load1, save1, delete1 and list1 are the store's methods, each call
-// bounded by StoreTimeout on its own, so a long compare-and-swap retry
-// loop under contention is not cut short by a budget meant for one call.
-func (m *Manager) load1(ctx context.Context, id string) (Record, error) {
-	ctx, cancel := m.bound(ctx)
-	defer cancel()
-	return m.store.Load(ctx, id)
-}
-
-func (m *Manager) save1(ctx context.Context, rec Record) error {
-	ctx, cancel := m.bound(ctx)
-	defer cancel()
-	return m.store.Save(ctx, rec)
-}
-
-func (m *Manager) delete1(ctx context.Context, id string) error {
-	ctx, cancel := m.bound(ctx)
-	defer cancel()
-	return m.store.Delete(ctx, id)
-}
-
-func (m *Manager) list1(ctx context.Context, userID string) ([]Record, error) {
-	ctx, cancel := m.bound(ctx)
-	defer cancel()
-	return m.store.ListByUser(ctx, userID)
-}
-
 func or(d, def time.Duration) time.Duration {
 	if d != 0 {
 		return d
@@ -253,12 +258,19 @@ func or(d, def time.Duration) time.Duration {
 // included.
 func (m *Manager) CookieName() string { return m.cookieName }
 
-// Store returns the Manager's store.
-func (m *Manager) Store() Store { return m.store }
+// MaxSize returns the limit on a session's record size, in bytes.
+func (m *Manager) MaxSize() int { return m.maxSize }
 
-func unavailable(w http.ResponseWriter, _ *http.Request, _ error) {
-	w.Header().Set("Retry-After", "5")
-	http.Error(w, "Service unavailable: session storage did not answer. Please try again shortly.", http.StatusServiceUnavailable)
+func defaultErrorHandler(w http.ResponseWriter, _ *http.Request, err error) {
+	switch {
+	case errors.Is(err, ErrReadConflict):
+		http.Error(w, "Conflict: this request and another one changed the same data at the same time. Please try again.", http.StatusConflict)
+	case errors.Is(err, ErrTooLarge):
+		http.Error(w, "The session has grown past its size limit.", http.StatusInternalServerError)
+	default:
+		w.Header().Set("Retry-After", "5")
+		http.Error(w, "Service unavailable: session storage did not answer. Please try again shortly.", http.StatusServiceUnavailable)
+	}
 }
 
 func remoteHost(r *http.Request) string {
@@ -284,103 +296,187 @@ func (m *Manager) deadline(st *state) time.Time {
 	return unixMilli(min(st.seen+idle.Milliseconds(), st.created+life.Milliseconds()))
 }
 
+// storeExpiry is the Expiry to give a store for a record that must live
+// until deadline: never less than MaxClockSkew ahead, so that no store
+// whose clock runs ahead of ours judges it expired as it arrives. The
+// Manager enforces deadlines itself on every load, so the margin never
+// extends a session.
+func storeExpiry(deadline, now time.Time) time.Time {
+	if floor := now.Add(MaxClockSkew); deadline.Before(floor) {
+		return floor
+	}
+	return deadline
+}
+
+// fail logs err and writes the error response.
+func (m *Manager) fail(w http.ResponseWriter, r *http.Request, err error) {
+	level := slog.LevelError
+	if errors.Is(err, ErrReadConflict) {
+		level = slog.LevelWarn
+	}
+	m.log.Log(r.Context(), level, "session could not be loaded or saved", "err", err, "method", r.Method, "path", r.URL.Path)
+	m.onError(w, r, err)
+}
+
+// Middleware loads the request's session before next runs and saves it
+// just before the response's first byte. It never buffers the response,
+// and the writer it passes on keeps every capability of w (see
+// http.ResponseController).
+func (m *Manager) Middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rs := &requestState{Context: r.Context()}
+		s := &rs.s
+		s.call = &rs.call
+		if err := m.load(r.Context(), r, s); err != nil {
+			m.fail(w, r, err)
+			return
+		}
+		s.outer = FromContext(r.Context())
+		r = r.WithContext(rs)
+		rs.w = responseWriter{ResponseWriter: w, m: m, r: r, s: s}
+		next.ServeHTTP(&rs.w, r)
+		rs.w.finish()
+	})
+}
+
+// requestState holds what the Middleware needs for one request in one
+// allocation. It is also the request's new context: Value answers for the
+// session and defers everything else to the request's own context, which
+// spares the allocation of a context.WithValue.
+type requestState struct {
+	context.Context
+	s    Session
+	w    responseWriter
+	call callContext
+}
+
+func (rs *requestState) Value(key any) any {
+	if _, ok := key.(ctxKey); ok {
+		return &rs.s
+	}
+	return rs.Context.Value(key)
+}
+
 // load builds the request's session. Only a store failure is an error: a
 // missing, malformed, forged, expired or unreadable token yields a fresh
 // anonymous session.
-func (m *Manager) load(r *http.Request, s *Session) error {
+func (m *Manager) load(ctx context.Context, r *http.Request, s *Session) error {
 	now := m.now()
+	ms := now.UnixMilli()
 	s.m = m
-	s.st.created = now.UnixMilli()
-	s.st.seen = s.st.created
+	s.start, s.startMicro = ms, now.UnixMicro()
+	s.st.created, s.st.seen = ms, ms
 	tok, id, presented := "", "", false
 	cookieValues(r.Header, m.cookieName, func(v string) bool {
-		presented, s.presented = true, true
+		presented = true
 		if id = idFromToken(v); id != "" {
 			tok = v
 			return true
 		}
 		return false
 	})
-	if !presented && m.bearer {
-		if tok = bearerToken(r.Header); tok != "" {
-			presented, s.bearer = true, true
-			id = idFromToken(tok)
-		}
-	}
 	if !presented {
 		return nil
 	}
 	if id == "" {
-		s.lapsed = true
+		m.lapse(ctx, s, "malformed")
 		return nil
 	}
-	rec, err := m.load1(r.Context(), id)
+	rec, err := m.load1(ctx, &s.call, id)
 	switch {
 	case errors.Is(err, ErrNotFound):
-		s.lapsed = true
+		m.lapse(ctx, s, "unknown")
 		return nil
 	case err != nil:
 		return fmt.Errorf("session: load: %w", err)
 	case isTombstone(rec.Data):
-		s.lapsed = true
+		m.lapse(ctx, s, "revoked")
 		return nil
 	}
 	st, err := decodeState(rec.Data)
 	if err != nil {
-		m.log.WarnContext(r.Context(), "session record unreadable; starting a new session", "session", shortID(id), "err", err)
-		s.lapsed = true
+		m.log.WarnContext(ctx, "session record unreadable; starting a new session", "session", shortID(id), "err", err)
+		m.lapse(ctx, s, "stale")
 		return nil
 	}
 	if !m.deadline(&st).After(now) {
 		// The store's expiry was computed with the timeouts of the time;
 		// the current configuration is the one that counts.
-		s.lapsed = true
-		s.retired = append(s.retired, id)
+		m.lapse(ctx, s, "expired")
+		s.expired = append(s.expired, id)
 		return nil
 	}
-	s.token, s.id, s.sent = tok, id, tok
-	s.version, s.userID, s.st, s.stored = rec.Version, rec.UserID, st, true
-	s.touch = now.Sub(unixMilli(st.seen)) >= m.touchInterval
+	s.client, s.record = liveToken, stored
+	s.token, s.sent, s.id = tok, tok, id
+	s.version, s.userID, s.st = rec.Version, rec.UserID, st
+	s.touchDue = now.Sub(unixMilli(st.seen)) >= m.touchInterval
 	return nil
 }
 
-// errLost reports a commit that found its session ended by another request.
+func (m *Manager) lapse(ctx context.Context, s *Session, reason string) {
+	s.client = deadToken
+	m.emit(ctx, observe.Event{Kind: observe.Lapsed, Reason: reason})
+}
+
+// errLost reports a save that found its session ended by another request
+// (logged out, revoked, renewed) or by a revocation this session's
+// credentials predate.
 var errLost = errors.New("session ended concurrently")
 
 // maxAttempts bounds compare-and-swap retries; each lost attempt means
 // another request saved, so the system as a whole always progresses.
 const maxAttempts = 100
 
-// commit saves the session and, while the headers are still writable,
-// sets the cookie. It is called just before the response's first byte and
-// again after the handler returns if the session changed after that.
-func (m *Manager) commit(ctx context.Context, s *Session, h http.Header, r *http.Request) error {
+// commit saves the session and, while the headers are still writable (h
+// is not nil), sets the cookie. It is called just before the response's
+// first byte and again after the handler returns if the session changed
+// after that. It reports whether it set or expired the cookie.
+func (m *Manager) commit(ctx context.Context, s *Session, h http.Header, r *http.Request) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	headersOpen := !s.started
-	s.started = true
-	for _, id := range s.retired {
-		if err := m.delete1(ctx, id); err != nil {
-			return fmt.Errorf("session: delete: %w", err)
+	s.phase = started
+	for _, id := range s.ended {
+		if _, err := m.end(ctx, &s.call, id, ""); err != nil {
+			return false, fmt.Errorf("session: logout: %w", err)
+		}
+		m.emit(ctx, observe.Event{Kind: observe.Logout})
+	}
+	s.ended = nil
+	for _, id := range s.expired {
+		if err := m.delete1(ctx, &s.call, id); err != nil {
+			return false, fmt.Errorf("session: delete: %w", err)
 		}
 	}
-	s.retired = nil
+	s.expired = nil
 
-	wrote, err := m.save(ctx, s, r)
+	var t0 time.Time
+	if m.obs != nil {
+		t0 = time.Now()
+	}
+	logins := s.logins()
+	wrote, attempts, err := m.save(ctx, s, r)
+	if m.obs != nil && attempts > 0 {
+		m.emit(ctx, saveEvent(t0, attempts, err))
+	}
 	if errors.Is(err, errLost) {
 		// Another request logged out, revoked or renewed this session
-		// first. Its decision stands; this request's changes are dropped
-		// rather than bringing the session back.
-		m.log.InfoContext(ctx, "session ended by a concurrent request; changes dropped", "session", shortID(s.id))
+		// first, or a revocation caught it. That decision stands; this
+		// request's changes are dropped rather than bringing the session
+		// back.
+		m.log.InfoContext(ctx, "session ended by a concurrent request or a revocation; changes dropped", "session", shortID(s.id))
+		m.emit(ctx, observe.Event{Kind: observe.EndedConcurrently})
 		s.reset()
-		s.ended, s.lapsed = true, true
+		s.client = deadToken
 		wrote, err = false, nil
 	}
 	if err != nil {
-		return err
+		return false, err
 	}
-	if !headersOpen || s.bearer {
-		return nil
+	if wrote && logins > 0 {
+		m.emit(ctx, observe.Event{Kind: observe.Login})
+	}
+	if h == nil {
+		return false, nil
 	}
 	switch {
 	case wrote && (s.token != s.sent || s.st.remember):
@@ -392,19 +488,46 @@ func (m *Manager) commit(ctx context.Context, s *Session, h http.Header, r *http
 		}
 		c, err := m.attrs.Cookie(m.cookieName, s.token, maxAge)
 		if err != nil {
-			return err
+			return false, err
 		}
 		setCookie(h, c)
-	case !s.stored && s.presented && (s.ended || s.lapsed):
+		return true, nil
+	case s.record == noRecord && s.client != noToken:
 		// The browser holds a cookie that names nothing: remove it rather
 		// than have every later request look it up again.
 		c, err := m.attrs.Expire(m.cookieName)
 		if err != nil {
-			return err
+			return false, err
 		}
 		setCookie(h, c)
+		return true, nil
 	}
-	return nil
+	return false, nil
+}
+
+// logins counts the Login calls among the session's pending changes.
+func (s *Session) logins() int {
+	n := 0
+	for i := range s.ops {
+		if s.ops[i].kind == opLogin {
+			n++
+		}
+	}
+	return n
+}
+
+func saveEvent(t0 time.Time, attempts int, err error) observe.Event {
+	e := observe.Event{Kind: observe.Save, Start: t0, Duration: time.Since(t0), Attempts: attempts, Outcome: observe.OK}
+	switch {
+	case err == nil:
+	case errors.Is(err, errLost):
+		e.Outcome = observe.Lost
+	case errors.Is(err, ErrReadConflict), errors.Is(err, ErrTooLarge):
+		e.Outcome, e.Err = observe.Rejected, err
+	default:
+		e.Outcome, e.Err = observe.Error, err
+	}
+	return e
 }
 
 func setCookie(h http.Header, c *http.Cookie) {
@@ -419,84 +542,190 @@ func setCookie(h http.Header, c *http.Cookie) {
 	}
 }
 
-// save writes the session if anything needs writing and reports whether it
-// wrote. Called with s.mu held.
-func (m *Manager) save(ctx context.Context, s *Session, r *http.Request) (bool, error) {
-	if !s.stored && s.oldID == "" && !s.issued &&
-		len(s.st.values) == 0 && len(s.st.flashes) == 0 && s.userID == "" {
-		// Nothing worth a record: anonymous sessions cost the store
-		// nothing until they hold something.
-		return false, nil
+// save writes the session if anything needs writing. It reports whether it
+// wrote and how many store saves it attempted. Called with s.mu held.
+func (m *Manager) save(ctx context.Context, s *Session, r *http.Request) (bool, int, error) {
+	switch s.record {
+	case noRecord:
+		if !s.hasContent() {
+			return false, 0, nil
+		}
+		if s.token == "" {
+			s.newIdentity()
+		}
+		return m.saveNew(ctx, s, r)
+	case renewing:
+		return m.saveNew(ctx, s, r)
 	}
-	if s.stored && !s.dirty && !s.touch {
-		return false, nil
+	if len(s.ops) == 0 && !s.touchDue {
+		return false, 0, nil
 	}
-	if s.token == "" {
-		s.newIdentity()
+	return m.saveInPlace(ctx, s, r)
+}
+
+// prepare returns the state and record the next save writes: the current
+// state stamped with this request's time, user agent and address.
+func (m *Manager) prepare(s *Session, r *http.Request, now time.Time) (state, Record, error) {
+	st := s.st
+	st.seen = now.UnixMilli()
+	// Copied only when they change, which for one browser is rarely.
+	if agent := truncate(r.UserAgent(), maxAgentLen); string(st.agent) != agent {
+		st.agent = []byte(agent)
 	}
+	if ip := truncate(m.clientIP(r), maxAgentLen); string(st.ip) != ip {
+		st.ip = []byte(ip)
+	}
+	exp := m.deadline(&st)
+	if !exp.After(now) {
+		return st, Record{}, errLost
+	}
+	data := st.encode(nil)
+	if len(data) > m.maxSize && s.grew() {
+		return st, Record{}, fmt.Errorf("session: save: %w", ErrTooLarge)
+	}
+	return st, Record{ID: s.id, UserID: s.userID, Version: s.version, Expiry: storeExpiry(exp, now), Data: data}, nil
+}
+
+// grew reports whether the request made changes that can enlarge the
+// session; a save that only extends the idle deadline of a session already
+// over a lowered MaxSize must not fail.
+func (s *Session) grew() bool {
+	for i := range s.ops {
+		if grows(s.ops[i].kind) {
+			return true
+		}
+	}
+	return false
+}
+
+// settle marks the session's state as stored under its token.
+func (s *Session) settle() {
+	s.record = stored
+	s.oldID, s.oldVersion = "", 0
+	s.ops, s.touchDue = nil, false
+}
+
+// saveInPlace saves a loaded session under its own token with
+// compare-and-swap, reloading and replaying the request's changes when
+// another request saved first.
+func (m *Manager) saveInPlace(ctx context.Context, s *Session, r *http.Request) (bool, int, error) {
 	now := m.now()
 	for attempt := 1; ; attempt++ {
-		if s.oldID != "" {
-			err := m.save1(ctx, Record{ID: s.oldID, Version: s.oldVersion, Expiry: now.Add(time.Minute), Data: tombstone})
-			if errors.Is(err, ErrConflict) && attempt < maxAttempts {
-				if err := backoff(ctx, attempt); err != nil {
-					return false, err
-				}
-				if err := m.rebase(ctx, s, s.oldID, &s.oldVersion); err != nil {
-					return false, err
-				}
-				continue
-			}
-			if err != nil {
-				return false, fmt.Errorf("session: renew: %w", err)
-			}
-			// The old token is dead from here on; the tombstone also
-			// answers any request still holding it.
-			old := s.oldID
-			s.oldID = ""
-			defer func() {
-				if err := m.delete1(ctx, old); err != nil {
-					m.log.WarnContext(ctx, "deleting a renewed session's old record failed; it expires on its own", "session", shortID(old), "err", err)
-				}
-			}()
+		st, rec, err := m.prepare(s, r, now)
+		if err != nil {
+			return false, attempt - 1, err
 		}
-		st := s.st
-		st.seen = now.UnixMilli()
-		// Copied only when they change, which for one browser is rarely.
-		if agent := truncate(r.UserAgent(), maxAgentLen); string(st.agent) != agent {
-			st.agent = []byte(agent)
-		}
-		if ip := truncate(m.clientIP(r), maxAgentLen); string(st.ip) != ip {
-			st.ip = []byte(ip)
-		}
-		exp := m.deadline(&st)
-		if !exp.After(now) {
-			return false, errLost
-		}
-		err := m.save1(ctx, Record{ID: s.id, UserID: s.userID, Version: s.version, Expiry: exp, Data: st.encode(nil)})
-		if err == nil {
+		err = m.save1(ctx, &s.call, rec)
+		if err == nil || m.confirmed(ctx, &s.call, rec, err) {
 			s.st = st
 			s.version++
-			s.stored = true
-			s.dirty, s.touch, s.ops = false, false, nil
-			return true, nil
+			s.settle()
+			return true, attempt, nil
 		}
-		if !errors.Is(err, ErrConflict) || !s.stored || attempt >= maxAttempts {
-			return false, fmt.Errorf("session: save: %w", err)
+		if !errors.Is(err, ErrConflict) || attempt >= maxAttempts {
+			return false, attempt, fmt.Errorf("session: save: %w", err)
 		}
 		if len(s.ops) == 0 {
 			// Only the idle deadline was due; whoever won saved a fresher
 			// one.
-			s.touch = false
-			return false, nil
+			s.touchDue = false
+			return false, attempt, nil
 		}
 		if err := backoff(ctx, attempt); err != nil {
-			return false, err
+			return false, attempt, err
 		}
 		if err := m.rebase(ctx, s, s.id, &s.version); err != nil {
-			return false, err
+			return false, attempt, err
 		}
 	}
+}
+
+// saveNew saves the session under a new token: a session's first save,
+// or a renewal (RenewID, Login). A renewal saves the new record first and
+// then turns the old one into a tombstone naming the new one, with a
+// compare-and-swap on the version the request loaded: until that swap
+// succeeds the old record is untouched, so a failure anywhere leaves the
+// client with the session it had, and the new record exists before the
+// tombstone points to it, so a revocation that follows the tombstone
+// always finds it. A session that belongs to a user is then checked
+// against the user's revocations (see RevokeAll).
+func (m *Manager) saveNew(ctx context.Context, s *Session, r *http.Request) (bool, int, error) {
+	now := m.now()
+	attempt := 1
+	for ; ; attempt++ {
+		st, rec, err := m.prepare(s, r, now)
+		if err != nil {
+			return false, attempt - 1, err
+		}
+		err = m.save1(ctx, &s.call, rec)
+		if err != nil && !m.confirmed(ctx, &s.call, rec, err) {
+			if errors.Is(err, ErrConflict) && s.version > 0 {
+				// The new record was ended between two attempts: a
+				// revocation found it.
+				return false, attempt, errLost
+			}
+			return false, attempt, fmt.Errorf("session: save: %w", err)
+		}
+		s.st = st
+		s.version++
+		if s.record != renewing {
+			break
+		}
+		old := Record{ID: s.oldID, Version: s.oldVersion, Expiry: storeExpiry(now.Add(tombstoneLifetime), now),
+			Data: tombstone{kind: tombstoneRenewed, successor: s.id}.encode()}
+		err = m.save1(ctx, &s.call, old)
+		if err == nil || m.confirmed(ctx, &s.call, old, err) {
+			break
+		}
+		if !errors.Is(err, ErrConflict) || attempt >= maxAttempts {
+			m.discard(ctx, s.id)
+			return false, attempt, fmt.Errorf("session: renew: %w", err)
+		}
+		if err := backoff(ctx, attempt); err != nil {
+			m.discard(ctx, s.id)
+			return false, attempt, err
+		}
+		if err := m.rebase(ctx, s, s.oldID, &s.oldVersion); err != nil {
+			m.discard(ctx, s.id)
+			return false, attempt, err
+		}
+	}
+	renewed := s.record == renewing
+	s.settle()
+	if renewed {
+		m.emit(ctx, observe.Event{Kind: observe.Renew})
+	}
+	if s.userID != "" {
+		if err := m.checkRevoked(ctx, s, now); err != nil {
+			return false, attempt, err
+		}
+	}
+	return true, attempt, nil
+}
+
+// discard removes a new record that a failed renewal leaves behind. It is
+// best-effort: the record's token never reached the client, so a record
+// that survives is unreachable and expires.
+func (m *Manager) discard(ctx context.Context, id string) {
+	if err := m.delete1(context.WithoutCancel(ctx), nil, id); err != nil {
+		m.log.WarnContext(ctx, "deleting the new record of a failed renewal failed; it expires unused", "session", shortID(id), "err", err)
+	}
+}
+
+// confirmed resolves an ambiguous save: err is neither nil nor a
+// conflict, so the store may have written rec anyway (a timeout or a lost
+// reply after the write). It loads the record again and reports whether
+// it now holds exactly what rec wrote.
+func (m *Manager) confirmed(ctx context.Context, cp **callContext, rec Record, err error) bool {
+	if errors.Is(err, ErrConflict) || errors.Is(err, ErrInvalid) || ctx.Err() != nil {
+		return false
+	}
+	got, lerr := m.load1(ctx, cp, rec.ID)
+	if lerr != nil || got.Version != rec.Version+1 || string(got.Data) != string(rec.Data) {
+		return false
+	}
+	m.log.InfoContext(ctx, "session store reported an error after writing; the write is confirmed", "session", shortID(rec.ID), "err", err)
+	return true
 }
 
 // backoff waits a random time that grows with the number of conflicts
@@ -518,9 +747,11 @@ func backoff(ctx context.Context, attempt int) error {
 }
 
 // rebase reloads the record under id and replays the request's changes on
-// it. It returns errLost if the record is gone or was renewed away.
+// it. It returns errLost if the record is gone or was renewed away, and
+// ErrReadConflict (with StrictReads) if a key the request read and then
+// wrote was changed meanwhile.
 func (m *Manager) rebase(ctx context.Context, s *Session, id string, version *uint64) error {
-	rec, err := m.load1(ctx, id)
+	rec, err := m.load1(ctx, &s.call, id)
 	if errors.Is(err, ErrNotFound) || err == nil && isTombstone(rec.Data) {
 		return errLost
 	}
@@ -532,10 +763,31 @@ func (m *Manager) rebase(ctx context.Context, s *Session, id string, version *ui
 		return errLost
 	}
 	user := rec.UserID
+	var stale []string
 	for i := range s.ops {
-		if err := s.ops[i].apply(&st, &user); err != nil {
+		o := &s.ops[i]
+		if o.stale(&st) {
+			stale = append(stale, o.key)
+			// A later replay reports only what changes after this one:
+			// from here on the request knowingly overwrites this value.
+			o.readVal, o.readFound = st.get(o.key)
+		}
+		if err := o.apply(&st, &user); err != nil {
 			return fmt.Errorf("session: replay after conflict: %w", err)
 		}
+	}
+	for _, key := range stale {
+		outcome := observe.OK
+		if m.strictReads {
+			outcome = observe.Rejected
+		} else {
+			m.log.WarnContext(ctx, "read-modify-write conflict: a concurrent request changed a session key this request read and then wrote; this request's value was saved over it (use session.Update, or Options.StrictReads to refuse)",
+				"session", shortID(s.id), "key", key)
+		}
+		m.emit(ctx, observe.Event{Kind: observe.ReadConflict, Key: key, Outcome: outcome})
+	}
+	if len(stale) > 0 && m.strictReads {
+		return fmt.Errorf("%w (keys %q)", ErrReadConflict, stale)
 	}
 	s.st, s.userID, *version = st, user, rec.Version
 	return nil
@@ -548,30 +800,96 @@ func truncate(s string, n int) string {
 	return s
 }
 
-// fail logs err and writes the error response.
-func (m *Manager) fail(w http.ResponseWriter, r *http.Request, err error) {
-	m.log.ErrorContext(r.Context(), "session store failed", "err", err, "method", r.Method, "path", r.URL.Path)
-	m.onError(w, r, err)
+// emit reports e to the Observer, if there is one.
+func (m *Manager) emit(ctx context.Context, e observe.Event) {
+	if m.obs != nil {
+		m.obs.Observe(ctx, e)
+	}
 }
 
-// Middleware loads the request's session before next runs and saves it
-// just before the response's first byte. It never buffers the response.
-func (m *Manager) Middleware(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rs := &requestState{}
-		if err := m.load(r, &rs.s); err != nil {
-			m.fail(w, r, err)
-			return
+// load1, save1, delete1 and list1 are the store's methods, each call
+// bounded by StoreTimeout on its own (so a long compare-and-swap retry
+// loop under contention is not cut short by a budget meant for one call)
+// and reported to the Observer. cp holds the request's reusable call
+// context, or is nil outside a request.
+func (m *Manager) load1(ctx context.Context, cp **callContext, id string) (Record, error) {
+	t0 := m.startCall()
+	cctx, c := m.bound(ctx, cp)
+	rec, err := m.store.Load(cctx, id)
+	m.endCall(ctx, c, "load", t0, err)
+	return rec, err
+}
+
+func (m *Manager) save1(ctx context.Context, cp **callContext, rec Record) error {
+	t0 := m.startCall()
+	cctx, c := m.bound(ctx, cp)
+	err := m.store.Save(cctx, rec)
+	m.endCall(ctx, c, "save", t0, err)
+	return err
+}
+
+func (m *Manager) delete1(ctx context.Context, cp **callContext, id string) error {
+	t0 := m.startCall()
+	cctx, c := m.bound(ctx, cp)
+	err := m.store.Delete(cctx, id)
+	m.endCall(ctx, c, "delete", t0, err)
+	return err
+}
+
+func (m *Manager) list1(ctx context.Context, cp **callContext, userID string) ([]Record, error) {
+	t0 := m.startCall()
+	cctx, c := m.bound(ctx, cp)
+	recs, err := m.store.ListByUser(cctx, userID)
+	m.endCall(ctx, c, "list", t0, err)
+	return recs, err
+}
+
+// bound returns the context for one store call: a call context limited
+// by StoreTimeout, or ctx itself when there is no timeout. It reuses *cp
+// unless a store asked that one for Done: goroutines the store started
+// to watch it (context.WithCancel does, for a Context it does not know)
+// may outlive the call and must keep seeing it ended.
+func (m *Manager) bound(ctx context.Context, cp **callContext) (context.Context, *callContext) {
+	if m.storeTimeout < 0 {
+		return ctx, nil
+	}
+	var c *callContext
+	if cp != nil {
+		c = *cp
+	}
+	if c == nil || c.armed() {
+		c = new(callContext)
+		if cp != nil {
+			*cp = c
 		}
-		r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, &rs.s))
-		rs.w = responseWriter{ResponseWriter: w, m: m, r: r, s: &rs.s}
-		next.ServeHTTP(&rs.w, r)
-		rs.w.finish()
-	})
+	}
+	c.start(ctx, m.storeTimeout)
+	return c, c
 }
 
-// requestState puts a request's Session and writer in one allocation.
-type requestState struct {
-	s Session
-	w responseWriter
+func (m *Manager) startCall() time.Time {
+	if m.obs == nil {
+		return time.Time{}
+	}
+	return time.Now()
+}
+
+func (m *Manager) endCall(ctx context.Context, c *callContext, op string, t0 time.Time, err error) {
+	if c != nil {
+		c.release()
+	}
+	if m.obs == nil {
+		return
+	}
+	e := observe.Event{Kind: observe.StoreCall, Op: op, Start: t0, Duration: time.Since(t0), Outcome: observe.OK}
+	switch {
+	case err == nil:
+	case errors.Is(err, ErrNotFound):
+		e.Outcome = observe.NotFound
+	case errors.Is(err, ErrConflict):
+		e.Outcome = observe.Conflict
+	default:
+		e.Outcome, e.Err = observe.Error, err
+	}
+	m.obs.Observe(ctx, e)
 }

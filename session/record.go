@@ -12,20 +12,42 @@ import (
 // without reflection and without copying its values, user agent or
 // address:
 //
-//	format   byte     1 (0 marks a tombstone left by RenewID)
+//	format   byte     2 (1 is the same without auth and extensions;
+//	                  0 marks a tombstone, below)
 //	flags    byte     bit 0: remember me
 //	created  uvarint  unix milliseconds (start of the absolute lifetime)
 //	seen     uvarint  unix milliseconds (start of the idle timeout)
+//	auth     uvarint  unix microseconds: when the user's credentials were
+//	                  last checked (0 for an anonymous session)
 //	agent    string   user agent at the last save
 //	ip       string   client address at the last save
 //	nvalues  uvarint, then nvalues × (key string, value string), keys sorted
 //	nflash   uvarint, then nflash × (kind string, message string)
+//	next     uvarint, then next × (tag uvarint, data string), tags
+//	         increasing: extensions, kept as they are by code that does
+//	         not know their tag
 //
-// where string is a uvarint length followed by that many bytes.
+// where string is a uvarint length followed by that many bytes. Every
+// state has exactly one spelling, which FuzzDecodeState checks.
+//
+// A tombstone takes the place of a record that must stay dead for a
+// while, so that a compare-and-swap based on the record's old version
+// fails and a request holding its token finds it ended:
+//
+//	format     byte    0
+//	kind       byte    1: renewed (the session moved to successor's ID),
+//	                   2: ended (logged out or revoked)
+//	successor  string  the new record's ID (renewed only)
+//
+// A lone 0 byte, written by earlier versions, is an ended tombstone.
 const (
 	formatTombstone = 0
 	formatV1        = 1
+	formatV2        = 2
 	flagRemember    = 1
+
+	tombstoneRenewed = 1
+	tombstoneEnded   = 2
 )
 
 // maxAgentLen bounds what a client can make us store about it.
@@ -38,15 +60,22 @@ type state struct {
 	remember bool
 	created  int64  // unix ms
 	seen     int64  // unix ms
+	auth     int64  // unix µs; 0 for anonymous sessions
 	agent    []byte // alias the record's data, as values do: they are
 	ip       []byte // read only to list devices, so decoding copies neither
 	values   []kv   // sorted by key
 	flashes  []Flash
+	ext      []extension // sorted by tag
 }
 
 type kv struct {
 	key string
 	val []byte
+}
+
+type extension struct {
+	tag  uint64
+	data []byte
 }
 
 // Flash is a one-time message stored in the session until it is read, such
@@ -93,34 +122,61 @@ func (st *state) del(key string) {
 	}
 }
 
-func (st *state) encode(dst []byte) []byte {
-	size := 24 + len(st.agent) + len(st.ip)
+// size returns len(st.encode(nil)) without encoding.
+func (st *state) size() int {
+	n := 2 + uvarintLen(uint64(st.created)) + uvarintLen(uint64(st.seen)) + uvarintLen(uint64(st.auth)) +
+		bytesLen(len(st.agent)) + bytesLen(len(st.ip)) + uvarintLen(uint64(len(st.values)))
 	for _, e := range st.values {
-		size += 10 + len(e.key) + len(e.val)
+		n += bytesLen(len(e.key)) + bytesLen(len(e.val))
 	}
+	n += uvarintLen(uint64(len(st.flashes)))
 	for _, f := range st.flashes {
-		size += 10 + len(f.Kind) + len(f.Message)
+		n += bytesLen(len(f.Kind)) + bytesLen(len(f.Message))
 	}
-	dst = slices.Grow(dst, size)
+	n += uvarintLen(uint64(len(st.ext)))
+	for _, x := range st.ext {
+		n += uvarintLen(x.tag) + bytesLen(len(x.data))
+	}
+	return n
+}
+
+func uvarintLen(v uint64) int {
+	n := 1
+	for v >= 0x80 {
+		v >>= 7
+		n++
+	}
+	return n
+}
+
+func bytesLen(n int) int { return uvarintLen(uint64(n)) + n }
+
+func (st *state) encode(dst []byte) []byte {
+	dst = slices.Grow(dst, st.size())
 	var flags byte
 	if st.remember {
 		flags |= flagRemember
 	}
-	dst = append(dst, formatV1, flags)
+	dst = append(dst, formatV2, flags)
 	dst = binary.AppendUvarint(dst, uint64(st.created))
 	dst = binary.AppendUvarint(dst, uint64(st.seen))
+	dst = binary.AppendUvarint(dst, uint64(st.auth))
 	dst = appendBytes(dst, st.agent)
 	dst = appendBytes(dst, st.ip)
 	dst = binary.AppendUvarint(dst, uint64(len(st.values)))
 	for _, e := range st.values {
 		dst = appendString(dst, e.key)
-		dst = binary.AppendUvarint(dst, uint64(len(e.val)))
-		dst = append(dst, e.val...)
+		dst = appendBytes(dst, e.val)
 	}
 	dst = binary.AppendUvarint(dst, uint64(len(st.flashes)))
 	for _, f := range st.flashes {
 		dst = appendString(dst, f.Kind)
 		dst = appendString(dst, f.Message)
+	}
+	dst = binary.AppendUvarint(dst, uint64(len(st.ext)))
+	for _, x := range st.ext {
+		dst = binary.AppendUvarint(dst, x.tag)
+		dst = appendBytes(dst, x.data)
 	}
 	return dst
 }
@@ -135,17 +191,53 @@ func appendString(dst []byte, s string) []byte {
 	return append(dst, s...)
 }
 
-// isTombstone reports whether data marks a record that RenewID moved away.
+// tombstone is the decoded form of a tombstone record.
+type tombstone struct {
+	kind      byte
+	successor string // renewed only
+}
+
+func (t tombstone) encode() []byte {
+	b := []byte{formatTombstone, t.kind}
+	if t.kind == tombstoneRenewed {
+		b = appendString(b, t.successor)
+	}
+	return b
+}
+
+// isTombstone reports whether data is a tombstone rather than a session.
 func isTombstone(data []byte) bool { return len(data) > 0 && data[0] == formatTombstone }
 
-var tombstone = []byte{formatTombstone}
+// decodeTombstone parses a record for which isTombstone is true.
+func decodeTombstone(data []byte) (tombstone, error) {
+	if len(data) == 1 {
+		return tombstone{kind: tombstoneEnded}, nil
+	}
+	d := decoder{b: data[1:]}
+	t := tombstone{kind: d.byte()}
+	switch t.kind {
+	case tombstoneRenewed:
+		t.successor = string(d.bytes())
+		if !ValidID(t.successor) {
+			d.fail()
+		}
+	case tombstoneEnded:
+	default:
+		d.fail()
+	}
+	if d.err != nil || len(d.b) != 0 {
+		return tombstone{}, errCorrupt
+	}
+	return t, nil
+}
 
 // decodeState parses data. Values alias data, which the Store contract
 // says nobody modifies, so decoding copies no value bytes.
 func decodeState(data []byte) (state, error) {
 	var st state
 	d := decoder{b: data}
-	if d.byte() != formatV1 {
+	format := d.byte()
+	if format != formatV1 && format != formatV2 {
 		return st, errCorrupt
 	}
 	flags := d.byte()
@@ -155,6 +247,9 @@ func decodeState(data []byte) (state, error) {
 	st.remember = flags&flagRemember != 0
 	st.created = int64(d.uvarint())
 	st.seen = int64(d.uvarint())
+	if format == formatV2 {
+		st.auth = int64(d.uvarint())
+	}
 	st.agent = d.bytes()
 	st.ip = d.bytes()
 	n := d.count()
@@ -170,7 +265,7 @@ func decodeState(data []byte) (state, error) {
 		// Keys must be strictly increasing: binary search depends on it,
 		// and it rules out duplicates.
 		if len(st.values) > 0 && st.values[len(st.values)-1].key >= string(k) {
-			return st, errCorrupt
+			return state{}, errCorrupt
 		}
 		st.values = append(st.values, kv{string(k), v})
 	}
@@ -182,7 +277,24 @@ func decodeState(data []byte) (state, error) {
 		}
 		st.flashes = append(st.flashes, f)
 	}
-	if d.err != nil || len(d.b) != 0 || st.created < 0 || st.seen < 0 {
+	if format == formatV2 {
+		nx := d.count()
+		for range nx {
+			x := extension{tag: d.uvarint(), data: d.bytes()}
+			if d.err != nil {
+				break
+			}
+			if len(st.ext) > 0 && st.ext[len(st.ext)-1].tag >= x.tag {
+				return state{}, errCorrupt
+			}
+			st.ext = append(st.ext, x)
+		}
+	} else {
+		// Sessions saved before the auth field existed count as
+		// authenticated when they were created or last logged in.
+		st.auth = st.created * 1000
+	}
+	if d.err != nil || len(d.b) != 0 || st.created < 0 || st.seen < 0 || st.auth < 0 {
 		return state{}, errCorrupt
 	}
 	return st, nil

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"slices"
@@ -14,16 +15,38 @@ var (
 	// hold.
 	ErrNoValue = errors.New("session: no value for key")
 
-	// ErrResponseStarted is returned by RenewID, Login, Logout and Token,
-	// and by Put on a session the client does not have yet, once the
-	// response has begun: the headers that would carry the new cookie are
-	// gone, so the change could never reach the browser.
+	// ErrResponseStarted is returned by RenewID, Login and Logout, and by
+	// Put on a session the client does not have yet, once the response
+	// has begun: the headers that would carry the new cookie are gone, so
+	// the change could never reach the browser.
 	ErrResponseStarted = errors.New("session: response already started; the session cookie can no longer change")
+
+	// ErrTooLarge is returned by Put, Update and AddFlash when the change
+	// would make the session's record larger than Options.MaxSize. The
+	// session is left as it was. A save whose replay after a concurrent
+	// change crosses the limit fails with it too.
+	ErrTooLarge = errors.New("session: the session would exceed its size limit (Options.MaxSize)")
+
+	// ErrTooManyFlashes is returned by AddFlash when MaxFlashes messages
+	// are already queued: a client that never reads them (a script
+	// posting without following redirects) cannot make the session grow.
+	ErrTooManyFlashes = errors.New("session: too many flash messages queued")
+
+	// ErrReadConflict reports that the request changed a key it had read
+	// while a concurrent request changed the same key, so the value it
+	// wrote was computed from stale data. With Options.StrictReads the
+	// request fails with it (409 Conflict from the default ErrorHandler)
+	// and saves nothing; otherwise it is only logged.
+	ErrReadConflict = errors.New("session: a key this request read and then wrote was changed by a concurrent request")
 )
 
+// MaxFlashes is how many flash messages a session queues at most.
+const MaxFlashes = 32
+
 // Session is one client's session during one request. Get it with
-// FromContext inside a handler wrapped by Manager.Middleware. Its methods
-// are safe for concurrent use by goroutines serving that request.
+// FromContext or Manager.FromContext inside a handler wrapped by
+// Manager.Middleware. Its methods are safe for concurrent use by
+// goroutines serving that request.
 //
 // Changes are recorded in memory and saved once, just before the response
 // starts. If another request saved the same session in the meantime, the
@@ -31,35 +54,69 @@ var (
 // request did not touch keep the other request's values, and Update
 // functions run again on the freshest value.
 type Session struct {
-	m  *Manager
-	mu sync.Mutex
+	m     *Manager
+	outer *Session // the session of an enclosing Manager's Middleware
+	mu    sync.Mutex
 
-	token   string // raw token; empty until known or generated
+	phase      phase
+	client     clientToken
+	record     recordState
+	start      int64 // unix ms when the request's session was loaded
+	startMicro int64 // the same in microseconds, for the authentication instant
+
+	call *callContext // reused for the request's store calls
+
+	token   string // raw token; empty until drawn or loaded
+	sent    string // the token the client presented, if it named this session
 	id      string // store ID of token
 	version uint64 // stored version the state was loaded at; 0 if new
 	userID  string
 	st      state
-	stored  bool // a record exists (or existed when loaded) under id
 
-	// A renewal moves the state to a new token. The old record is claimed
-	// with a compare-and-swap at commit so that of two concurrent renewals
-	// exactly one succeeds.
+	// A renewal moves the state to a new token: the record it leaves is
+	// turned into a tombstone pointing at the new one at commit, with a
+	// compare-and-swap, so that of two concurrent renewals exactly one
+	// wins and a revocation that finds the tombstone follows it.
 	oldID      string
 	oldVersion uint64
 
-	sent      string // the token the client presented, if it named this session
-	presented bool   // the request carried a session cookie, valid or not
-	issued    bool   // Token handed the token to the handler: the record must exist
-
-	ops     []op // this request's changes, for replay after a conflict
-	dirty   bool
-	retired []string // store IDs to delete at commit (old IDs, destroyed sessions)
-	ended   bool     // Logout was called: the cookie must be removed unless a new session is saved
-	lapsed  bool     // the request carried a token that named no live session
-	bearer  bool     // the token came from an Authorization header
-	started bool     // the response has started
-	touch   bool     // the idle deadline is due for extension
+	ops      []op // this request's changes, for replay after a conflict
+	touchDue bool // the idle deadline is due for extension
+	ended    []string
+	expired  []string
+	reads    readLog
 }
+
+// phase is where the request is in its life.
+type phase uint8
+
+const (
+	handling phase = iota // the handler runs; headers can still change
+	started               // the response has begun; the cookie is fixed
+)
+
+// clientToken is what the request carried.
+type clientToken uint8
+
+const (
+	noToken   clientToken = iota // no session cookie
+	liveToken                    // a token naming the live session loaded
+	deadToken                    // a token naming no live session (Lapsed)
+)
+
+// recordState says what exists in the store for the session as it stands.
+type recordState uint8
+
+const (
+	// noRecord: nothing is stored for this session (yet). A new one is
+	// saved under a freshly drawn token at commit if it holds anything.
+	noRecord recordState = iota
+	// stored: the record under id, at version, is this session's.
+	stored
+	// renewing: the state will be saved under a new token (id); the
+	// record under oldID becomes a tombstone at commit.
+	renewing
+)
 
 // op is one recorded change, replayable on a fresher state.
 type op struct {
@@ -72,6 +129,12 @@ type op struct {
 	user   string
 	flag   bool
 	at     int64
+
+	// For a Put or Delete of a key the request had read: what it read,
+	// to tell at replay whether a concurrent request changed it.
+	read      bool
+	readVal   []byte
+	readFound bool
 }
 
 type opKind uint8
@@ -112,32 +175,121 @@ func (o *op) apply(st *state, userID *string) error {
 		n := min(o.n, len(st.flashes))
 		st.flashes = slices.Clone(st.flashes[n:])
 	case opLogin:
+		if *userID != "" && *userID != o.user {
+			// Another user's data never carries over (see Login).
+			st.values, st.flashes = nil, nil
+		}
 		*userID = o.user
 		st.remember = o.flag
-		st.created = o.at
+		st.created, st.auth = o.at/1000, o.at
 	}
 	return nil
 }
 
-func (s *Session) record(o op) error {
+// stale reports, for a replayed op, whether the value it had read was
+// changed by someone else: st is the fresh state just before o applies.
+func (o *op) stale(st *state) bool {
+	if !o.read {
+		return false
+	}
+	v, ok := st.get(o.key)
+	return ok != o.readFound || !bytes.Equal(v, o.readVal)
+}
+
+// readLog remembers the keys a request read and the values it saw, so that
+// a Put or Delete of one of them can be checked at replay. The first few
+// live inline: a request reads few keys, and the read path must not
+// allocate for this.
+type readLog struct {
+	inline [4]readEntry
+	n      int
+	more   []readEntry
+}
+
+type readEntry struct {
+	key   string
+	val   []byte
+	found bool
+}
+
+func (l *readLog) add(key string, val []byte, found bool) {
+	e := readEntry{key, val, found}
+	for i := range l.n {
+		if l.inline[i].key == key {
+			l.inline[i] = e
+			return
+		}
+	}
+	for i := range l.more {
+		if l.more[i].key == key {
+			l.more[i] = e
+			return
+		}
+	}
+	if l.n < len(l.inline) {
+		l.inline[l.n] = e
+		l.n++
+		return
+	}
+	l.more = append(l.more, e)
+}
+
+func (l *readLog) lookup(key string) (readEntry, bool) {
+	for i := range l.n {
+		if l.inline[i].key == key {
+			return l.inline[i], true
+		}
+	}
+	for _, e := range l.more {
+		if e.key == key {
+			return e, true
+		}
+	}
+	return readEntry{}, false
+}
+
+// change applies o to the session and keeps it for replay. A change that
+// would make the record larger than the size limit is undone and refused.
+func (s *Session) change(o op) error {
+	prev, prevUser := s.st, s.userID
 	if err := o.apply(&s.st, &s.userID); err != nil {
+		s.st, s.userID = prev, prevUser
 		return err
 	}
+	if grows(o.kind) && s.st.size() > s.m.maxSize {
+		s.st, s.userID = prev, prevUser
+		return ErrTooLarge
+	}
 	s.ops = append(s.ops, o)
-	s.dirty = true
 	return nil
 }
+
+func grows(k opKind) bool { return k == opPut || k == opUpdate || k == opFlash }
 
 // checkWritable refuses changes to a session the client cannot be told
 // about: one with no cookie yet, once the headers are gone.
 func (s *Session) checkWritable() error {
-	if s.started && !s.stored && !s.bearer {
+	if s.phase == started && s.record != stored {
 		return ErrResponseStarted
 	}
 	return nil
 }
 
-// Put stores v under key, encoded with the Manager's Codec.
+// writeOp records a Put or Delete of key, noting what the request had read
+// of it.
+func (s *Session) writeOp(o op) error {
+	if e, ok := s.reads.lookup(o.key); ok {
+		o.read, o.readVal, o.readFound = true, e.val, e.found
+	}
+	return s.change(o)
+}
+
+// Put stores v under key, encoded with the Manager's Codec. It returns
+// ErrTooLarge if the session would exceed Options.MaxSize.
+//
+// If the request read key earlier (Get, Pop) and a concurrent request
+// changes key before this one saves, the value put here was computed from
+// stale data: see Options.StrictReads. Update has no such problem.
 func (s *Session) Put(key string, v any) error {
 	b, err := s.m.codec.Marshal(v)
 	if err != nil {
@@ -148,7 +300,7 @@ func (s *Session) Put(key string, v any) error {
 	if err := s.checkWritable(); err != nil {
 		return err
 	}
-	return s.record(op{kind: opPut, key: key, val: b})
+	return s.writeOp(op{kind: opPut, key: key, val: b})
 }
 
 // Get decodes the value stored under key into a T. It returns ErrNoValue
@@ -159,6 +311,7 @@ func Get[T any](s *Session, key string) (T, error) {
 	var v T
 	s.mu.Lock()
 	b, ok := s.st.get(key)
+	s.reads.add(key, b, ok)
 	s.mu.Unlock()
 	if !ok {
 		return v, ErrNoValue
@@ -177,7 +330,7 @@ func Get[T any](s *Session, key string) (T, error) {
 func Pop[T any](s *Session, key string) (T, error) {
 	v, err := Get[T](s, key)
 	if err == nil {
-		s.Delete(key)
+		err = s.Delete(key)
 	}
 	return v, err
 }
@@ -187,7 +340,8 @@ func Pop[T any](s *Session, key string) (T, error) {
 // If another request saves the session before this one, fn runs again on
 // that request's value before saving, so concurrent updates such as
 // counters or cart additions are never lost. fn may therefore run more
-// than once and must not have side effects.
+// than once and must not have side effects. It returns ErrTooLarge if
+// the session would exceed Options.MaxSize.
 func Update[T any](s *Session, key string, fn func(T) T) (T, error) {
 	codec := s.m.codec
 	var result T
@@ -206,25 +360,32 @@ func Update[T any](s *Session, key string, fn func(T) T) (T, error) {
 	if err := s.checkWritable(); err != nil {
 		return result, err
 	}
-	err := s.record(op{kind: opUpdate, key: key, update: upd})
+	err := s.change(op{kind: opUpdate, key: key, update: upd})
 	return result, err
 }
 
 // Delete removes key from the session.
-func (s *Session) Delete(key string) {
+func (s *Session) Delete(key string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.st.get(key); ok || s.stored {
-		s.record(op{kind: opDelete, key: key})
+	if _, ok := s.st.get(key); !ok && s.record == noRecord {
+		return nil
 	}
+	if err := s.checkWritable(); err != nil {
+		return err
+	}
+	return s.writeOp(op{kind: opDelete, key: key})
 }
 
 // Clear removes every value and flash message. The session itself, its
 // user and its cookie remain; use Logout to end the session.
-func (s *Session) Clear() {
+func (s *Session) Clear() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.record(op{kind: opClear})
+	if err := s.checkWritable(); err != nil {
+		return err
+	}
+	return s.change(op{kind: opClear})
 }
 
 // Keys returns the keys of the session's values in sorted order.
@@ -247,14 +408,19 @@ func (s *Session) Has(key string) bool {
 }
 
 // AddFlash queues a one-time message, shown by the next request that calls
-// Flashes.
+// Flashes. It returns ErrTooManyFlashes if MaxFlashes messages are already
+// queued, and ErrTooLarge if the session would exceed Options.MaxSize;
+// the message is then not queued.
 func (s *Session) AddFlash(kind, message string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.checkWritable(); err != nil {
 		return err
 	}
-	return s.record(op{kind: opFlash, flash: Flash{kind, message}})
+	if len(s.st.flashes) >= MaxFlashes {
+		return ErrTooManyFlashes
+	}
+	return s.change(op{kind: opFlash, flash: Flash{kind, message}})
 }
 
 // Flashes returns the queued flash messages and removes them from the
@@ -266,7 +432,9 @@ func (s *Session) Flashes() []Flash {
 		return nil
 	}
 	out := slices.Clone(s.st.flashes)
-	s.record(op{kind: opConsumeFlashes, n: len(out)})
+	if s.checkWritable() == nil {
+		s.change(op{kind: opConsumeFlashes, n: len(out)})
+	}
 	return out
 }
 
@@ -277,8 +445,8 @@ func (s *Session) UserID() string {
 	return s.userID
 }
 
-// Remembered reports whether the session was created with "remember me":
-// a persistent cookie and the Manager's longer Remember timeouts.
+// Remembered reports whether the session was logged in with "remember
+// me": a persistent cookie and the Manager's longer Remember timeouts.
 func (s *Session) Remembered() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -287,30 +455,31 @@ func (s *Session) Remembered() bool {
 
 // Lapsed reports whether the request presented a session token that names
 // no live session: it expired, was logged out or revoked, or was never
-// issued. The request then runs with a fresh anonymous session; Lapsed lets
-// a page say "your session has expired" instead of silently starting over.
+// issued by this server. The request then runs with a fresh anonymous
+// session; Lapsed lets a page say "your session has ended" instead of
+// silently starting over.
 func (s *Session) Lapsed() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.lapsed
+	return s.client == deadToken
 }
 
 // IsNew reports whether the session has no stored record yet: nothing has
-// been saved for this client.
+// been saved for this client, or it is moving to a new token this request.
 func (s *Session) IsNew() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return !s.stored
+	return s.record != stored
 }
 
 // Handle returns the session's non-secret handle, the value Device.Handle
-// holds for it, or "" for a session not saved yet. It identifies the
-// session in device lists and revocation requests; it cannot be used to
-// act as the session.
+// holds for it, or "" for a session not saved under its current token yet.
+// It identifies the session in device lists and revocation requests; it
+// cannot be used to act as the session.
 func (s *Session) Handle() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.stored {
+	if s.record != stored {
 		return ""
 	}
 	return s.id
@@ -321,6 +490,59 @@ func (s *Session) Created() time.Time {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return unixMilli(s.st.created)
+}
+
+// Info describes a session as the server holds it, for diagnostic pages
+// such as the demo's "under the hood". It holds no token.
+type Info struct {
+	Handle  string // "" until the session is saved under its current token
+	UserID  string
+	Version uint64 // the stored version the request loaded; 0 for a new session
+
+	Created          time.Time // creation, or the last login
+	LastSeen         time.Time // the last save; at most one TouchInterval stale
+	IdleDeadline     time.Time // when the session ends unless used again
+	AbsoluteDeadline time.Time // when it ends whatever its use
+	Remembered       bool
+
+	Values  []Value // sorted by key
+	Flashes int     // queued flash messages
+
+	// Size is the length in bytes of the record as it stands (what the
+	// next save would store), MaxSize the Manager's limit on it.
+	Size, MaxSize int
+}
+
+// Value is one of a session's values as stored.
+type Value struct {
+	Key     string
+	Encoded []byte // the Codec's encoding; JSON by default
+}
+
+// Info returns what the server holds for the session, with this request's
+// changes so far.
+func (s *Session) Info() Info {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	idle, life := s.m.timeouts(&s.st)
+	info := Info{
+		UserID: s.userID, Version: s.version,
+		Created: unixMilli(s.st.created), LastSeen: unixMilli(s.st.seen),
+		IdleDeadline:     unixMilli(s.st.seen).Add(idle),
+		AbsoluteDeadline: unixMilli(s.st.created).Add(life),
+		Remembered:       s.st.remember,
+		Values:           make([]Value, len(s.st.values)),
+		Flashes:          len(s.st.flashes),
+		Size:             s.st.size(),
+		MaxSize:          s.m.maxSize,
+	}
+	if s.record == stored {
+		info.Handle = s.id
+	}
+	for i, e := range s.st.values {
+		info.Values[i] = Value{Key: e.key, Encoded: bytes.Clone(e.val)}
+	}
+	return info
 }
 
 // RenewID gives the session a new token, keeping its data, and makes the
@@ -335,102 +557,110 @@ func (s *Session) RenewID() error {
 }
 
 func (s *Session) renewLocked() error {
-	if s.started {
+	if s.phase == started {
 		return ErrResponseStarted
 	}
-	if s.stored && s.oldID == "" {
+	if s.record == stored {
 		s.oldID, s.oldVersion = s.id, s.version
+		s.record = renewing
 	}
 	s.newIdentity()
 	return nil
+}
+
+// newIdentity draws a fresh token: the state will be saved under it as a
+// new record.
+func (s *Session) newIdentity() {
+	s.token = newToken()
+	s.id = idFromToken(s.token)
+	s.version = 0
 }
 
 // Login records that the session belongs to userID, renews the session's
 // token, and sets "remember me": a remembered session gets a persistent
 // cookie and the Manager's Remember timeouts, otherwise the cookie lasts
 // until the browser closes. The absolute lifetime restarts at login.
+//
+// If the session belonged to another user, its values and flash messages
+// are dropped: one user never inherits another's data on a shared
+// browser. Logging in from an anonymous session keeps them, so that a
+// cart filled before login carries over.
+//
+// The session counts as authenticated at the start of the request, not at
+// the call: credentials checked by the handler are at least that old, so
+// a Manager.RevokeAll that began before they were checked ends this
+// session too. userID must be a ValidUserID.
 func (s *Session) Login(userID string, remember bool) error {
-	if userID == "" {
-		return errors.New("session: Login with an empty user ID")
+	if userID == "" || !ValidUserID(userID) {
+		return errors.New("session: Login needs a user ID of 1 to 255 bytes of UTF-8 without control characters")
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.renewLocked(); err != nil {
 		return err
 	}
-	return s.record(op{kind: opLogin, user: userID, flag: remember, at: s.m.now().UnixMilli()})
+	return s.change(op{kind: opLogin, user: userID, flag: remember, at: s.startMicro})
 }
 
-// Logout ends the session: its record is deleted and its cookie expired
-// when the response starts, so replaying the old cookie afterwards gets an
-// anonymous session. The request continues with a fresh, empty anonymous
-// session, which is saved (under a new token) only if the handler puts
-// something in it, such as a "you have logged out" flash. It returns
-// ErrResponseStarted if the response has begun.
+// Logout ends the session: its record is turned into a tombstone and its
+// cookie expired when the response starts, so replaying the old cookie
+// afterwards gets an anonymous session. The request continues with a
+// fresh, empty anonymous session, which is saved (under a new token) only
+// if the handler puts something in it, such as a "you have logged out"
+// flash. It returns ErrResponseStarted if the response has begun.
 func (s *Session) Logout() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.started {
+	if s.phase == started {
 		return ErrResponseStarted
 	}
-	if s.stored {
-		s.retired = append(s.retired, s.id)
-	}
-	if s.oldID != "" {
-		s.retired = append(s.retired, s.oldID)
+	switch s.record {
+	case stored:
+		s.ended = append(s.ended, s.id)
+	case renewing:
+		s.ended = append(s.ended, s.oldID)
 	}
 	s.reset()
-	s.ended = true
 	return nil
 }
 
-// reset turns s into a fresh anonymous session with no token, keeping
-// what the request itself carried (bearer, presented) and the IDs still to
-// retire. Called with s.mu held.
+// reset turns s into a fresh anonymous session with no record, keeping
+// what the request itself carried and the IDs still to end. Called with
+// s.mu held.
 func (s *Session) reset() {
-	now := s.m.now().UnixMilli()
-	s.token, s.id, s.sent, s.version, s.userID = "", "", "", 0, ""
-	s.st = state{created: now, seen: now}
-	s.stored, s.issued, s.dirty, s.touch = false, false, false, false
+	s.token, s.sent, s.id, s.version, s.userID = "", "", "", 0, ""
+	s.st = state{created: s.start, seen: s.start}
+	s.record = noRecord
 	s.oldID, s.oldVersion = "", 0
-	s.ops = nil
+	s.ops, s.touchDue = nil, false
+	s.reads = readLog{}
 }
 
-// Token returns the session's token, creating one for a new session. It is
-// the secret that authenticates the client: it is meant for API clients
-// that send it back in an "Authorization: Bearer" header (see
-// Options.Bearer), and must never be logged or put in a URL. Browser
-// sessions never need it: the cookie carries it. It returns
-// ErrResponseStarted if a new token would have to be created after the
-// response has begun.
-func (s *Session) Token() (string, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.token == "" {
-		if s.started {
-			return "", ErrResponseStarted
-		}
-		s.newIdentity()
-	}
-	s.issued = true
-	return s.token, nil
-}
-
-// newIdentity draws a fresh token: the session's state will be saved as a
-// new record under it.
-func (s *Session) newIdentity() {
-	s.token = newToken()
-	s.id = idFromToken(s.token)
-	s.version = 0
-	s.stored = false
-	s.dirty = true
+// hasContent reports whether a session without a record holds anything
+// worth one. Anonymous sessions cost the store nothing until they do.
+func (s *Session) hasContent() bool {
+	return len(s.st.values) > 0 || len(s.st.flashes) > 0 || s.userID != ""
 }
 
 type ctxKey struct{}
 
-// FromContext returns the request's session, or nil if the request did not
-// pass through Manager.Middleware.
+// FromContext returns the request's session: that of the innermost
+// Manager.Middleware the request passed through, or nil if it passed
+// through none. With several Managers on one request, use
+// Manager.FromContext to pick one.
 func FromContext(ctx context.Context) *Session {
 	s, _ := ctx.Value(ctxKey{}).(*Session)
+	return s
+}
+
+// FromContext returns the session m's Middleware made for the request, or
+// nil if the request did not pass through it. Several Managers (say a
+// user session and an administrator session, with their own cookies and
+// stores) can wrap one handler; each finds its own session this way.
+func (m *Manager) FromContext(ctx context.Context) *Session {
+	s := FromContext(ctx)
+	for s != nil && s.m != m {
+		s = s.outer
+	}
 	return s
 }

@@ -66,20 +66,6 @@ func cookieValues(h http.Header, name string, fn func(string) bool) {
 	}
 }
 
-// bearerToken returns the credentials of an "Authorization: Bearer" header,
-// or "" if there is none or more than one Authorization header.
-func bearerToken(h http.Header) string {
-	vals := h["Authorization"]
-	if len(vals) != 1 {
-		return ""
-	}
-	scheme, tok, ok := strings.Cut(vals[0], " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return ""
-	}
-	return strings.TrimSpace(tok)
-}
-
 // shortID is a log-safe identifier for a session: a prefix of the store ID,
 // which is itself a hash of the token. It names a session in logs without
 // letting a reader of the logs act as it.

@@ -29,7 +29,7 @@ type responseWriter struct {
 func (w *responseWriter) begin() bool {
 	if !w.committed {
 		w.committed = true
-		if err := w.m.commit(w.r.Context(), w.s, w.Header(), w.r); err != nil {
+		if _, err := w.m.commit(w.r.Context(), w.s, w.Header(), w.r); err != nil {
 			w.failed = true
 			// Drop what the handler prepared for a response that will not
 			// be sent, cookies included, before the error response.
@@ -86,19 +86,48 @@ func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter 
 // nothing, and saves changes made after the response started.
 func (w *responseWriter) finish() {
 	if !w.committed {
-		w.begin()
+		// A handler that wrote its response through another writer (a
+		// framework's context whose writer was never replaced by this
+		// Middleware's) leaves the session uncommitted although the
+		// response is gone. Frameworks' writers say whether they wrote;
+		// net/http's does not, so this is caught where it can be.
+		bypassed := written(w.ResponseWriter)
+		w.committed = true
+		cookie, err := w.m.commit(w.r.Context(), w.s, w.Header(), w.r)
+		switch {
+		case err != nil && bypassed:
+			w.m.log.ErrorContext(w.r.Context(), "saving the session failed after the response was written through another writer", "err", err)
+		case err != nil:
+			w.failed = true
+			h := w.Header()
+			for k := range h {
+				delete(h, k)
+			}
+			w.m.fail(w.ResponseWriter, w.r, err)
+		case cookie && bypassed:
+			w.m.log.WarnContext(w.r.Context(), "the session cookie could not be sent: the response was written through a writer that bypassed the session Middleware "+
+				"(a framework adapter must pass the Middleware's http.ResponseWriter on to the handler, not only its *http.Request)",
+				"method", w.r.Method, "path", w.r.URL.Path)
+		}
 		return
 	}
 	if w.failed {
 		return
 	}
 	w.s.mu.Lock()
-	pending := w.s.dirty
+	pending := len(w.s.ops) > 0 || len(w.s.ended) > 0
 	w.s.mu.Unlock()
 	if !pending {
 		return
 	}
-	if err := w.m.commit(w.r.Context(), w.s, nil, w.r); err != nil {
+	if _, err := w.m.commit(w.r.Context(), w.s, nil, w.r); err != nil {
 		w.m.log.ErrorContext(w.r.Context(), "saving session changes made after the response started failed", "err", err)
 	}
+}
+
+// written reports whether w says it has written a response. Frameworks'
+// writers (gin's, negroni's) answer; others are assumed not to have.
+func written(w http.ResponseWriter) bool {
+	ww, ok := w.(interface{ Written() bool })
+	return ok && ww.Written()
 }

@@ -25,7 +25,7 @@ func newBearerSetup(t *testing.T) *bearerSetup {
 
 func (s *bearerSetup) token(t *testing.T, extra map[string]any) string {
 	t.Helper()
-	tok, err := s.issuer.Issue("user-9", extra)
+	tok, err := s.issuer.Issue(t.Context(), "user-9", extra)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +71,7 @@ func TestBearerChallenges(t *testing.T) {
 	tok := s.token(t, nil)
 	expiredIssuer := *s.issuer
 	expiredIssuer.now = func() time.Time { return time.Now().Add(-time.Hour) }
-	expired, err := expiredIssuer.Issue("user-9", nil)
+	expired, err := expiredIssuer.Issue(t.Context(), "user-9", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +135,11 @@ func TestBearerReportsServerFailuresWithoutLoggingTheToken(t *testing.T) {
 	s.bearer.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	// A Verifier whose key server is unreachable cannot tell good tokens
 	// from bad: that is a 500, not a 401 that would log the user out.
-	s.bearer.Verifier = newVerifier(&RemoteKeySet{URL: "http://127.0.0.1:1/jwks"}, EdDSA)
+	remote, err := NewRemoteKeySet("http://127.0.0.1:1/jwks", RemoteKeySetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.bearer.Verifier = newVerifier(remote, EdDSA)
 	rec := s.serve(request("/", "Bearer "+tok))
 	if rec.Code != 500 || s.called != 0 || rec.Header().Get("WWW-Authenticate") != "" {
 		t.Errorf("status %d, WWW-Authenticate %q", rec.Code, rec.Header().Get("WWW-Authenticate"))

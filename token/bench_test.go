@@ -4,8 +4,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
-
-	"github.com/httpstate/httpstate/store/memory"
 )
 
 func benchKeys(b *testing.B) []testKey {
@@ -19,7 +17,7 @@ func BenchmarkIssue(b *testing.B) {
 			extra := map[string]any{"scope": "orders:read orders:write"}
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := is.Issue("user-1", extra); err != nil {
+				if _, err := is.Issue(b.Context(), "user-1", extra); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -31,7 +29,7 @@ func BenchmarkVerify(b *testing.B) {
 	for _, k := range benchKeys(b) {
 		b.Run(string(k.alg), func(b *testing.B) {
 			ks := NewKeySet(k.Key)
-			tok, err := newIssuer(ks).Issue("user-1", map[string]any{"scope": "orders:read orders:write"})
+			tok, err := newIssuer(ks).Issue(b.Context(), "user-1", map[string]any{"scope": "orders:read orders:write"})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -63,7 +61,7 @@ func BenchmarkVerifyRejectsForgery(b *testing.B) {
 
 func BenchmarkBearer(b *testing.B) {
 	ks := NewKeySet(edKey(b).Key)
-	tok, err := newIssuer(ks).Issue("user-1", nil)
+	tok, err := newIssuer(ks).Issue(b.Context(), "user-1", nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -77,21 +75,5 @@ func BenchmarkBearer(b *testing.B) {
 	}
 	if w.Code != 200 {
 		b.Fatalf("status %d", w.Code)
-	}
-}
-
-func BenchmarkRefresh(b *testing.B) {
-	store := memory.New()
-	defer store.Close()
-	r := &Refresher{Store: store, Issuer: newIssuer(NewKeySet(edKey(b).Key))}
-	p, err := r.Issue(b.Context(), "user-1", map[string]any{"scope": "a"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		if p, err = r.Refresh(b.Context(), p.RefreshToken); err != nil {
-			b.Fatal(err)
-		}
 	}
 }

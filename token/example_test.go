@@ -2,17 +2,21 @@ package token_test
 
 import (
 	"context"
+	"crypto"
+	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"log"
 	"net/http"
 	"net/http/httptest"
+	"time"
 
-	"github.com/httpstate/httpstate/store/memory"
 	"github.com/httpstate/httpstate/token"
 )
 
@@ -24,29 +28,35 @@ func Example() {
 		log.Fatal(err)
 	}
 	keys := token.NewKeySet(key)
+	ctx := context.Background()
 
-	issuer := &token.Issuer{Keys: keys, Issuer: "https://auth.example.com", Audience: []string{"https://api.example.com"}}
-	tok, err := issuer.Issue("user-42", map[string]any{"scope": "orders:read"})
+	issuer, err := token.NewIssuer(keys, token.IssuerOptions{Issuer: "https://auth.example.com", Audience: []string{"https://api.example.com"}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	tok, err := issuer.Issue(ctx, "user-42", map[string]any{"scope": "orders:read"})
 	if err != nil {
 		log.Fatal(err)
 	}
 
-	verifier := &token.Verifier{
-		Keys:       keys,
+	verifier, err := token.NewVerifier(keys, token.VerifierOptions{
 		Algorithms: []token.Algorithm{token.EdDSA},
 		Issuer:     "https://auth.example.com",
 		Audience:   "https://api.example.com",
+	})
+	if err != nil {
+		log.Fatal(err)
 	}
-	claims, err := verifier.Verify(context.Background(), tok)
+	claims, err := verifier.Verify(ctx, tok)
 	if err != nil {
 		log.Fatal(err)
 	}
 	fmt.Println(claims.Subject, claims.Scopes())
 
 	// A token meant for another API is refused.
-	other := &token.Issuer{Keys: keys, Issuer: "https://auth.example.com", Audience: []string{"https://billing.example.com"}}
-	tok, _ = other.Issue("user-42", nil)
-	_, err = verifier.Verify(context.Background(), tok)
+	other, _ := token.NewIssuer(keys, token.IssuerOptions{Issuer: "https://auth.example.com", Audience: []string{"https://billing.example.com"}})
+	tok, _ = other.Issue(ctx, "user-42", nil)
+	_, err = verifier.Verify(ctx, tok)
 	fmt.Println(errors.Is(err, token.ErrInvalid))
 	// Output:
 	// user-42 [orders:read]
@@ -58,16 +68,16 @@ func Example() {
 func ExampleKeySet_rotation() {
 	oldKey, _ := token.GenerateKey(token.EdDSA)
 	keys := token.NewKeySet(oldKey)
-	issuer := &token.Issuer{Keys: keys, Issuer: "https://auth.example.com", Audience: []string{"api"}}
-	verifier := &token.Verifier{Keys: keys, Algorithms: []token.Algorithm{token.EdDSA}, Issuer: "https://auth.example.com", Audience: "api"}
+	issuer, _ := token.NewIssuer(keys, token.IssuerOptions{Issuer: "https://auth.example.com", Audience: []string{"api"}})
+	verifier, _ := token.NewVerifier(keys, token.VerifierOptions{Algorithms: []token.Algorithm{token.EdDSA}, Issuer: "https://auth.example.com", Audience: "api"})
 	ctx := context.Background()
 
-	before, _ := issuer.Issue("user-42", nil)
+	before, _ := issuer.Issue(ctx, "user-42", nil)
 
 	newKey, _ := token.GenerateKey(token.EdDSA)
 	keys.Add(newKey) // 1. published in the JWKS; wait token.JWKSMaxAge
 	keys.SetCurrent(newKey.ID())
-	after, _ := issuer.Issue("user-42", nil) // 2. signed with the new key
+	after, _ := issuer.Issue(ctx, "user-42", nil) // 2. signed with the new key
 
 	_, err := verifier.Verify(ctx, before)
 	fmt.Println("old token during rotation:", err == nil)
@@ -83,58 +93,19 @@ func ExampleKeySet_rotation() {
 	// new token: true
 }
 
-// The refresh flow: a sign-in returns an access token and a refresh token;
-// each refresh returns a new pair and retires the refresh token it was
-// given. Presenting a retired refresh token is treated as theft.
-func ExampleRefresher() {
-	key, _ := token.GenerateKey(token.EdDSA)
-	store := memory.New() // a store of its own, not the browser sessions' store
-	defer store.Close()
-	refresher := &token.Refresher{
-		Store:  store,
-		Issuer: &token.Issuer{Keys: token.NewKeySet(key), Issuer: "https://auth.example.com", Audience: []string{"api"}},
-	}
-	ctx := context.Background()
-
-	first, err := refresher.Issue(ctx, "user-42", map[string]any{"scope": "orders:read"})
-	if err != nil {
-		log.Fatal(err)
-	}
-	fmt.Println(first.TokenType, first.ExpiresIn)
-
-	second, err := refresher.Refresh(ctx, first.RefreshToken)
-	if err != nil {
-		log.Fatal(err)
-	}
-	fmt.Println("refreshed:", second.RefreshToken != first.RefreshToken)
-
-	// Someone presents the first refresh token again: a copy is in the
-	// wrong hands, so the whole family is revoked.
-	_, err = refresher.Refresh(ctx, first.RefreshToken)
-	fmt.Println("reuse detected:", errors.Is(err, token.ErrReused))
-	_, err = refresher.Refresh(ctx, second.RefreshToken)
-	fmt.Println("family revoked:", errors.Is(err, token.ErrInvalid))
-	// Output:
-	// Bearer 600
-	// refreshed: true
-	// reuse detected: true
-	// family revoked: true
-}
-
 // Bearer protects API handlers; ClaimsFrom gives them the verified claims.
 func ExampleBearer() {
 	key, _ := token.GenerateKey(token.EdDSA)
 	keys := token.NewKeySet(key)
-	issuer := &token.Issuer{Keys: keys, Issuer: "https://auth.example.com", Audience: []string{"api"}}
-	bearer := &token.Bearer{
-		Verifier: &token.Verifier{Keys: keys, Algorithms: []token.Algorithm{token.EdDSA}, Issuer: "https://auth.example.com", Audience: "api"},
-		Realm:    "api",
-	}
+	ctx := context.Background()
+	issuer, _ := token.NewIssuer(keys, token.IssuerOptions{Issuer: "https://auth.example.com", Audience: []string{"api"}})
+	verifier, _ := token.NewVerifier(keys, token.VerifierOptions{Algorithms: []token.Algorithm{token.EdDSA}, Issuer: "https://auth.example.com", Audience: "api"})
+	bearer := &token.Bearer{Verifier: verifier, Realm: "api"}
 	orders := bearer.Require("orders:read")(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "orders of %s", token.ClaimsFrom(r.Context()).Subject)
 	}))
 
-	tok, _ := issuer.Issue("user-42", map[string]any{"scope": "orders:read"})
+	tok, _ := issuer.Issue(ctx, "user-42", map[string]any{"scope": "orders:read"})
 	r := httptest.NewRequest("GET", "/orders", nil)
 	r.Header.Set("Authorization", "Bearer "+tok)
 	w := httptest.NewRecorder()
@@ -159,16 +130,25 @@ func ExampleRemoteKeySet() {
 	auth := httptest.NewServer(mux) // the issuer
 	defer auth.Close()
 
-	issuer := &token.Issuer{Keys: keys, Issuer: auth.URL, Audience: []string{"api"}}
-	tok, _ := issuer.Issue("user-42", nil)
+	ctx := context.Background()
+	issuer, _ := token.NewIssuer(keys, token.IssuerOptions{Issuer: auth.URL, Audience: []string{"api"}})
+	tok, _ := issuer.Issue(ctx, "user-42", nil)
 
-	verifier := &token.Verifier{
-		Keys:       &token.RemoteKeySet{URL: auth.URL + "/.well-known/jwks.json"},
+	// In production the JWKS URL is https; plain http is allowed only on
+	// a loopback host, as here.
+	remote, err := token.NewRemoteKeySet(auth.URL+"/.well-known/jwks.json", token.RemoteKeySetOptions{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	verifier, err := token.NewVerifier(remote, token.VerifierOptions{
 		Algorithms: []token.Algorithm{token.ES256},
 		Issuer:     auth.URL,
 		Audience:   "api",
+	})
+	if err != nil {
+		log.Fatal(err)
 	}
-	claims, err := verifier.Verify(context.Background(), tok)
+	claims, err := verifier.Verify(ctx, tok)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -188,11 +168,52 @@ func ExampleNewKey() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	a, err := token.NewKey(parsed)
+	signer, ok := parsed.(crypto.Signer)
+	if !ok {
+		log.Fatalf("%T is not a signing key", parsed)
+	}
+	a, err := token.NewKey(signer)
 	if err != nil {
 		log.Fatal(err)
 	}
 	b, _ := token.NewKey(priv)
 	fmt.Println(a.Algorithm(), a.ID() == b.ID())
 	// Output: EdDSA true
+}
+
+// kmsKey stands for a key held in a KMS or an HSM: the private half never
+// leaves it, and each Sign is a call to it.
+type kmsKey struct{ inside crypto.Signer }
+
+func (k kmsKey) Public() crypto.PublicKey { return k.inside.Public() }
+
+func (k kmsKey) Sign(rand io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
+	return k.inside.Sign(rand, digest, opts)
+}
+
+// A signing key can stay in a KMS or an HSM: NewKey takes any
+// crypto.Signer, and every token is signed through it. Issue stops
+// waiting for the signer when its context is done.
+func ExampleNewKey_signer() {
+	inside, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	key, err := token.NewKey(kmsKey{inside})
+	if err != nil {
+		log.Fatal(err)
+	}
+	keys := token.NewKeySet(key)
+	issuer, _ := token.NewIssuer(keys, token.IssuerOptions{Issuer: "https://auth.example.com", Audience: []string{"api"}})
+	verifier, _ := token.NewVerifier(keys, token.VerifierOptions{Algorithms: []token.Algorithm{token.ES256}, Issuer: "https://auth.example.com", Audience: "api"})
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	tok, err := issuer.Issue(ctx, "user-42", nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	claims, err := verifier.Verify(ctx, tok)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(key.Algorithm(), claims.Subject)
+	// Output: ES256 user-42
 }

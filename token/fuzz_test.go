@@ -72,27 +72,6 @@ func FuzzBearer(f *testing.F) {
 	f.Fuzz(func(t *testing.T, auth, query string) { check(t, auth, query) })
 }
 
-// FuzzParseRefreshToken: only the canonical spelling of a refresh token
-// reaches the store.
-func FuzzParseRefreshToken(f *testing.F) {
-	id, _ := newSecret()
-	secret, _ := newSecret()
-	f.Add(id + "." + secret)
-	f.Add(id + "." + secret[:42] + "B")
-	f.Add(id + ":" + secret)
-	f.Add(strings.Repeat("A", 43) + "." + strings.Repeat("_", 43))
-	f.Add("")
-	f.Fuzz(func(t *testing.T, tok string) {
-		family, _, ok := parseRefreshToken(tok)
-		if !ok {
-			return
-		}
-		if len(tok) != refreshLen || family != tok[:secretLen] || !canonicalBase64URL(tok[:secretLen]) || !canonicalBase64URL(tok[secretLen+1:]) {
-			t.Fatalf("accepted %q", tok)
-		}
-	})
-}
-
 // FuzzParseJWKS: a JWKS comes from the network. Whatever parses must be a
 // usable public key of the algorithm it is bound to.
 func FuzzParseJWKS(f *testing.F) {

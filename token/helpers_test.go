@@ -1,6 +1,7 @@
 package token
 
 import (
+	"cmp"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -30,7 +31,13 @@ type testKey struct {
 
 func newTestKey(t testing.TB, priv any) testKey {
 	t.Helper()
-	k, err := NewKey(priv)
+	var k *Key
+	var err error
+	if secret, ok := priv.([]byte); ok {
+		k, err = NewHMACKey(secret)
+	} else {
+		k, err = NewKey(priv.(crypto.Signer))
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,10 +168,28 @@ func (k testKey) sign(t testing.TB, hdr, claims map[string]any) string {
 	return signRaw(t, k.alg, k.priv, mustJSON(t, hdr), mustJSON(t, claims))
 }
 
+// newVerifier returns a Verifier for the test issuer and audience that
+// accepts algs.
 func newVerifier(keys KeySource, algs ...Algorithm) *Verifier {
-	return &Verifier{Keys: keys, Algorithms: algs, Issuer: testIssuer, Audience: testAudience}
+	return mustVerifier(keys, VerifierOptions{Algorithms: algs})
+}
+
+// mustVerifier returns a Verifier with opts, whose Issuer and Audience
+// default to the test's.
+func mustVerifier(keys KeySource, opts VerifierOptions) *Verifier {
+	opts.Issuer = cmp.Or(opts.Issuer, testIssuer)
+	opts.Audience = cmp.Or(opts.Audience, testAudience)
+	v, err := NewVerifier(keys, opts)
+	if err != nil {
+		panic(err)
+	}
+	return v
 }
 
 func newIssuer(keys *KeySet) *Issuer {
-	return &Issuer{Keys: keys, Issuer: testIssuer, Audience: []string{testAudience}}
+	is, err := NewIssuer(keys, IssuerOptions{Issuer: testIssuer, Audience: []string{testAudience}})
+	if err != nil {
+		panic(err)
+	}
+	return is
 }

@@ -1,7 +1,9 @@
 package token
 
 import (
+	"crypto"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
@@ -26,18 +28,30 @@ func TestNewKeyRejectsWeakOrUnsupportedKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, priv := range map[string]any{
-		"HMAC secret of 31 bytes": make([]byte, 31),
-		"empty HMAC secret":       []byte{},
-		"RSA key of 1024 bits":    small,
-		"ECDSA key on P-384":      p384,
-		"public key":              &p384.PublicKey,
-		"string":                  "secret secret secret secret secret",
-		"nil":                     nil,
-		"nil RSA key":             (*rsa.PrivateKey)(nil),
+	_, edPriv, _ := ed25519.GenerateKey(rand.Reader)
+	for name, priv := range map[string]crypto.Signer{
+		"RSA key of 1024 bits":                  small,
+		"ECDSA key on P-384":                    p384,
+		"nil":                                   nil,
+		"nil RSA key":                           (*rsa.PrivateKey)(nil),
+		"nil ECDSA key":                         (*ecdsa.PrivateKey)(nil),
+		"Ed25519 key of the wrong length":       edPriv[:40],
+		"Signer with a 1024-bit RSA public key": wrapSigner(small),
+		"Signer with a P-384 public key":        wrapSigner(p384),
+		"Signer with an unsupported public key": publicOnly{"not a key"},
+		"Signer with a nil RSA public key":      publicOnly{(*rsa.PublicKey)(nil)},
 	} {
 		if k, err := NewKey(priv); err == nil {
 			t.Errorf("NewKey(%s) = %s key; want an error", name, k.Algorithm())
+		}
+	}
+	for name, secret := range map[string][]byte{
+		"HMAC secret of 31 bytes": make([]byte, 31),
+		"empty HMAC secret":       {},
+		"nil HMAC secret":         nil,
+	} {
+		if k, err := NewHMACKey(secret); err == nil {
+			t.Errorf("NewHMACKey(%s) = %s key; want an error", name, k.Algorithm())
 		}
 	}
 	if _, err := GenerateKey("none"); err == nil {
@@ -79,12 +93,12 @@ func TestKeyIDIsTheRFC7638Thumbprint(t *testing.T) {
 
 func TestHMACKeyIsCopiedAndItsIDHidesIt(t *testing.T) {
 	secret := []byte(strings.Repeat("s", 32))
-	k, err := NewKey(secret)
+	k, err := NewHMACKey(secret)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ks := NewKeySet(k)
-	tok, err := newIssuer(ks).Issue("u", nil)
+	tok, err := newIssuer(ks).Issue(t.Context(), "u", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,14 +119,14 @@ func TestKeyRotation(t *testing.T) {
 	is := newIssuer(ks)
 	v := newVerifier(ks, EdDSA)
 	kid := func(tok string) string {
-		h, err := parseHeader(tok)
+		h, _, err := parseHeader(tok)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return h.kid
 	}
 
-	before, err := is.Issue("u", nil)
+	before, err := is.Issue(t.Context(), "u", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +138,7 @@ func TestKeyRotation(t *testing.T) {
 	if err := ks.Add(next.Key); err != nil {
 		t.Fatalf("adding a key twice: %v", err)
 	}
-	if tok, _ := is.Issue("u", nil); kid(tok) != old.ID() {
+	if tok, _ := is.Issue(t.Context(), "u", nil); kid(tok) != old.ID() {
 		t.Errorf("after Add, tokens are signed by %s; want the old key", kid(tok))
 	}
 	if got := ks.IDs(); !slices.Equal(got, []string{old.ID(), next.ID()}) {
@@ -135,7 +149,7 @@ func TestKeyRotation(t *testing.T) {
 	if err := ks.SetCurrent(next.ID()); err != nil {
 		t.Fatal(err)
 	}
-	after, err := is.Issue("u", nil)
+	after, err := is.Issue(t.Context(), "u", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,7 +202,7 @@ func TestKeySetConcurrentRotationAndVerification(t *testing.T) {
 					return
 				default:
 				}
-				tok, err := is.Issue("u", nil)
+				tok, err := is.Issue(t.Context(), "u", nil)
 				if err != nil {
 					t.Error(err)
 					return

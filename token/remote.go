@@ -1,6 +1,7 @@
 package token
 
 import (
+	"cmp"
 	"context"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -15,11 +16,14 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/httpstate/httpstate/observe"
 )
 
-// Defaults for zero RemoteKeySet fields.
+// Defaults for zero RemoteKeySetOptions fields.
 const (
 	// DefaultMinRefreshInterval is the least time between two fetches of a
 	// remote JWKS.
@@ -31,6 +35,10 @@ const (
 	DefaultMaxJWKSSize = 256 << 10
 )
 
+// MaxJWKSRedirects is how many redirects one JWKS fetch follows, each to
+// the origin of the configured URL.
+const MaxJWKSRedirects = 3
+
 // fetchTimeout bounds one JWKS fetch. The fetch is shared by every
 // verification waiting for it, so it is not cut short when the request
 // that started it goes away; each waiter still stops at its own deadline.
@@ -40,32 +48,26 @@ const fetchTimeout = 10 * time.Second
 // with a huge modulus costs a lot of CPU.
 const maxRSAKeyBits = 8192
 
-// RemoteKeySet is a KeySource that verifies tokens with the public keys an
-// issuer publishes as a JWK Set (RFC 7517) at URL, as served by
-// KeySet.JWKSHandler or any OpenID provider's jwks_uri.
-//
-// Keys are fetched on first use and cached. A token whose key ID is not in
-// the cache triggers a fetch, but at most one per MinRefreshInterval: a
-// flood of tokens with made-up key IDs costs the issuer one request per
-// interval, and concurrent verifications share one fetch. Cached keys older
-// than CacheAge are still used while a fresh copy is fetched in the
-// background; if the issuer cannot be reached, the last keys stay in use.
-//
-// Only signing keys of the supported algorithms (EdDSA, ES256 and RS256 of
-// at least 2048 bits) with a key ID are used. Symmetric keys and keys with
-// private parameters are ignored: a key from the network can never become
-// an HMAC secret.
-//
-// A RemoteKeySet is configured by its fields, which must not change once
-// it is in use, and is safe for concurrent use. It must not be copied after
-// first use.
-type RemoteKeySet struct {
-	// URL is the JWKS address. It must be https, except on a loopback
-	// host (for development and tests). Required.
-	URL string
+// Reasons a JWKSFetch event gives for a failed fetch; the token section's
+// vocabulary in package observe.
+const (
+	reasonUnreachable = "unreachable" // no HTTP response: DNS, connection, TLS, timeout
+	reasonRedirect    = "redirect"    // a redirect away from the URL's origin, or too many
+	reasonStatus      = "status"      // a response other than 200
+	reasonTooLarge    = "too_large"   // a body over MaxSize
+	reasonInvalid     = "invalid"     // not a JWK Set, or no usable signing key in it
+)
 
+// errRedirect reports a redirect a RemoteKeySet refused to follow.
+var errRedirect = errors.New("token: JWKS redirect refused")
+
+// RemoteKeySetOptions configures a RemoteKeySet.
+type RemoteKeySetOptions struct {
 	// Client makes the requests. Nil means http.DefaultClient; every fetch
-	// is also bounded by a 10-second timeout.
+	// is also bounded by a 10-second timeout. The RemoteKeySet works on a
+	// copy whose redirect policy keeps fetches on the URL's origin (see
+	// RemoteKeySet); the Client's own CheckRedirect, if any, is consulted
+	// after that policy allows a redirect.
 	Client *http.Client
 
 	// MinRefreshInterval is the least time between two fetches. Zero means
@@ -80,6 +82,46 @@ type RemoteKeySet struct {
 	// DefaultMaxJWKSSize.
 	MaxSize int64
 
+	// Observer, if not nil, receives an observe.JWKSFetch event for each
+	// fetch, with its outcome, the reason for a failure and its duration.
+	// Nil reports nothing and costs nothing.
+	Observer observe.Observer
+}
+
+// RemoteKeySet is a KeySource that verifies tokens with the public keys an
+// issuer publishes as a JWK Set (RFC 7517), as served by
+// KeySet.JWKSHandler or any OpenID provider's jwks_uri.
+//
+// Keys are fetched on first use and cached. A token whose key ID is not in
+// the cache triggers a fetch, but at most one per MinRefreshInterval: a
+// flood of tokens with made-up key IDs costs the issuer one request per
+// interval, and concurrent verifications share one fetch. Cached keys older
+// than CacheAge are still used while a fresh copy is fetched in the
+// background; if the issuer cannot be reached, the last keys stay in use.
+//
+// Keys are only ever read from the URL's origin. The URL must be https
+// (plain http only on a loopback host, for development and tests), and a
+// fetch follows a redirect only to the same scheme, host and port, at most
+// MaxJWKSRedirects times: a redirect to plain HTTP, to another host or to
+// another port fails the fetch, so keys can never come from a place an
+// attacker on the network, or on another host of a shared domain, could
+// answer for.
+//
+// Only signing keys of the supported algorithms (EdDSA, ES256 and RS256 of
+// at least 2048 bits) with a key ID are used. Symmetric keys and keys with
+// private parameters are ignored: a key from the network can never become
+// an HMAC secret.
+//
+// Make one with NewRemoteKeySet; it is safe for concurrent use.
+type RemoteKeySet struct {
+	url        string
+	origin     string // scheme://host:port of url
+	client     *http.Client
+	minRefresh time.Duration
+	cacheAge   time.Duration
+	maxSize    int64
+	observer   observe.Observer
+
 	now func() time.Time // for tests; nil means time.Now
 
 	mu        sync.Mutex
@@ -88,6 +130,70 @@ type RemoteKeySet struct {
 	attempted time.Time  // start of the last fetch, successful or not
 	lastErr   error      // result of the last fetch
 	inflight  *fetchCall // the fetch in progress, if any
+}
+
+// NewRemoteKeySet returns a RemoteKeySet that reads the JWK Set at
+// jwksURL, which must be an absolute https URL (or http on a loopback
+// host). It fetches nothing yet.
+func NewRemoteKeySet(jwksURL string, opts RemoteKeySetOptions) (*RemoteKeySet, error) {
+	u, err := url.Parse(jwksURL)
+	if err != nil {
+		return nil, fmt.Errorf("token: RemoteKeySet URL: %w", err)
+	}
+	if u.Scheme != "https" && (u.Scheme != "http" || !isLoopback(u.Hostname())) {
+		return nil, fmt.Errorf("token: RemoteKeySet URL must be https (or http on a loopback host), got scheme %q host %q", u.Scheme, u.Host)
+	}
+	if u.Host == "" {
+		return nil, errors.New("token: RemoteKeySet URL has no host")
+	}
+	switch {
+	case opts.MinRefreshInterval < 0, opts.CacheAge < 0, opts.MaxSize < 0:
+		return nil, errors.New("token: RemoteKeySetOptions: MinRefreshInterval, CacheAge and MaxSize must not be negative")
+	}
+	r := &RemoteKeySet{
+		url: jwksURL, origin: origin(u),
+		minRefresh: cmp.Or(opts.MinRefreshInterval, DefaultMinRefreshInterval),
+		cacheAge:   cmp.Or(opts.CacheAge, DefaultJWKSCacheAge),
+		maxSize:    cmp.Or(opts.MaxSize, DefaultMaxJWKSSize),
+		observer:   opts.Observer,
+	}
+	client := opts.Client
+	if client == nil {
+		client = http.DefaultClient
+	}
+	c := *client
+	next := client.CheckRedirect
+	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if len(via) > MaxJWKSRedirects {
+			return fmt.Errorf("%w: more than %d redirects", errRedirect, MaxJWKSRedirects)
+		}
+		if origin(req.URL) != r.origin {
+			return fmt.Errorf("%w: it leads away from %s", errRedirect, r.origin)
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		return nil
+	}
+	r.client = &c
+	return r, nil
+}
+
+// origin returns u's scheme, host and port, in lower case and with the
+// scheme's default port spelled out, so that two spellings of one origin
+// compare equal.
+func origin(u *url.URL) string {
+	scheme := strings.ToLower(u.Scheme)
+	port := u.Port()
+	if port == "" {
+		switch scheme {
+		case "https":
+			port = "443"
+		case "http":
+			port = "80"
+		}
+	}
+	return scheme + "://" + net.JoinHostPort(strings.ToLower(u.Hostname()), port)
 }
 
 type fetchCall struct {
@@ -102,25 +208,21 @@ func (r *RemoteKeySet) clock() time.Time {
 	return time.Now()
 }
 
-func orDefault[T int64 | time.Duration](v, def T) T {
-	if v > 0 {
-		return v
-	}
-	return def
-}
-
 // verificationKey implements KeySource.
 func (r *RemoteKeySet) verificationKey(ctx context.Context, id string) (verificationKey, error) {
+	if r == nil || r.client == nil {
+		return verificationKey{}, errors.New("token: RemoteKeySet not made by NewRemoteKeySet")
+	}
 	r.mu.Lock()
 	now := r.clock()
 	k, known := r.keys[id]
-	if known && now.Sub(r.fetched) < orDefault(r.CacheAge, DefaultJWKSCacheAge) {
+	if known && now.Sub(r.fetched) < r.cacheAge {
 		r.mu.Unlock()
 		return k, nil
 	}
 	f := r.inflight
 	if f == nil {
-		if !r.attempted.IsZero() && now.Sub(r.attempted) < orDefault(r.MinRefreshInterval, DefaultMinRefreshInterval) {
+		if !r.attempted.IsZero() && now.Sub(r.attempted) < r.minRefresh {
 			// Asking again so soon would not make an unknown key appear,
 			// and made-up key IDs must not turn into fetches.
 			lastErr := r.lastErr
@@ -161,9 +263,13 @@ func (r *RemoteKeySet) verificationKey(ctx context.Context, id string) (verifica
 }
 
 func (r *RemoteKeySet) refresh(ctx context.Context, f *fetchCall) {
-	ctx, cancel := context.WithTimeout(ctx, fetchTimeout)
-	defer cancel()
-	keys, err := r.fetch(ctx)
+	var start time.Time
+	if r.observer != nil {
+		start = time.Now()
+	}
+	fetchCtx, cancel := context.WithTimeout(ctx, fetchTimeout)
+	keys, reason, err := r.fetch(fetchCtx)
+	cancel()
 	r.mu.Lock()
 	if err == nil {
 		r.keys = keys
@@ -173,43 +279,46 @@ func (r *RemoteKeySet) refresh(ctx context.Context, f *fetchCall) {
 	r.inflight = nil
 	f.err = err
 	r.mu.Unlock()
+	if r.observer != nil {
+		e := observe.Event{Kind: observe.JWKSFetch, Outcome: observe.OK, Start: start, Duration: time.Since(start)}
+		if err != nil {
+			e.Outcome, e.Reason, e.Err = observe.Error, reason, err
+		}
+		r.observer.Observe(ctx, e)
+	}
 	close(f.done)
 }
 
-func (r *RemoteKeySet) fetch(ctx context.Context) (map[string]verificationKey, error) {
-	u, err := url.Parse(r.URL)
+// fetch reads and parses the JWKS; on failure it also returns the reason.
+func (r *RemoteKeySet) fetch(ctx context.Context) (map[string]verificationKey, string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.url, nil)
 	if err != nil {
-		return nil, fmt.Errorf("token: RemoteKeySet.URL: %w", err)
-	}
-	if u.Scheme != "https" && (u.Scheme != "http" || !isLoopback(u.Hostname())) {
-		return nil, fmt.Errorf("token: RemoteKeySet.URL must be https (or http on a loopback host), got scheme %q host %q", u.Scheme, u.Host)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.URL, nil)
-	if err != nil {
-		return nil, fmt.Errorf("token: JWKS request: %w", err)
+		return nil, reasonUnreachable, fmt.Errorf("token: JWKS request: %w", err)
 	}
 	req.Header.Set("Accept", "application/jwk-set+json, application/json")
-	client := r.Client
-	if client == nil {
-		client = http.DefaultClient
+	resp, err := r.client.Do(req)
+	if errors.Is(err, errRedirect) {
+		return nil, reasonRedirect, fmt.Errorf("token: fetch JWKS: %w", err)
 	}
-	resp, err := client.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("token: fetch JWKS: %w", err)
+		return nil, reasonUnreachable, fmt.Errorf("token: fetch JWKS: %w", err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("token: fetch JWKS: status %s", resp.Status)
+		return nil, reasonStatus, fmt.Errorf("token: fetch JWKS: status %s", resp.Status)
 	}
-	limit := orDefault(r.MaxSize, DefaultMaxJWKSSize)
-	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, r.maxSize+1))
 	if err != nil {
-		return nil, fmt.Errorf("token: read JWKS: %w", err)
+		return nil, reasonUnreachable, fmt.Errorf("token: read JWKS: %w", err)
 	}
-	if int64(len(body)) > limit {
-		return nil, fmt.Errorf("token: JWKS larger than %d bytes", limit)
+	if int64(len(body)) > r.maxSize {
+		return nil, reasonTooLarge, fmt.Errorf("token: JWKS larger than %d bytes", r.maxSize)
 	}
-	return parseJWKS(body)
+	keys, err := parseJWKS(body)
+	if err != nil {
+		return nil, reasonInvalid, err
+	}
+	return keys, "", nil
 }
 
 func isLoopback(host string) bool {

@@ -10,11 +10,15 @@ import (
 	"log"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/httpstate/httpstate/observe"
 )
 
 // jwksServer serves a KeySet's JWKS and counts the requests.
@@ -85,10 +89,18 @@ type remoteSetup struct {
 }
 
 func newRemoteSetup(t *testing.T) *remoteSetup {
+	return newRemoteSetupWith(t, RemoteKeySetOptions{})
+}
+
+func newRemoteSetupWith(t *testing.T, opts RemoteKeySetOptions) *remoteSetup {
 	ks := NewKeySet(edKey(t).Key)
 	srv := newJWKSServer(t, ks, false)
 	clock := &fakeClock{now: time.Now()}
-	remote := &RemoteKeySet{URL: srv.URL + "/.well-known/jwks.json", now: clock.Now}
+	remote, err := NewRemoteKeySet(srv.URL+"/.well-known/jwks.json", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	remote.now = clock.Now
 	return &remoteSetup{
 		issuerKeys: ks, issuer: newIssuer(ks), server: srv, remote: remote, clock: clock,
 		verifier: newVerifier(remote, EdDSA, ES256),
@@ -97,7 +109,7 @@ func newRemoteSetup(t *testing.T) *remoteSetup {
 
 func (s *remoteSetup) issue(t *testing.T) string {
 	t.Helper()
-	tok, err := s.issuer.Issue("user-1", nil)
+	tok, err := s.issuer.Issue(t.Context(), "user-1", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -245,31 +257,35 @@ func TestRemoteKeySetDropsRetiredKeysAfterCacheAge(t *testing.T) {
 }
 
 func TestRemoteKeySetFetchFailuresAreNotInvalidTokens(t *testing.T) {
-	for name, setup := range map[string]func(s *remoteSetup){
-		"server error": func(s *remoteSetup) { s.server.status.Store(http.StatusInternalServerError) },
-		"not found":    func(s *remoteSetup) { s.server.status.Store(http.StatusNotFound) },
-		"not JSON":     func(s *remoteSetup) { b := "<html>"; s.server.body.Store(&b) },
-		"no usable keys": func(s *remoteSetup) {
+	for name, c := range map[string]struct {
+		opts   RemoteKeySetOptions
+		setup  func(s *remoteSetup)
+		reason string // of the observe.JWKSFetch event
+	}{
+		"server error": {setup: func(s *remoteSetup) { s.server.status.Store(http.StatusInternalServerError) }, reason: "status"},
+		"not found":    {setup: func(s *remoteSetup) { s.server.status.Store(http.StatusNotFound) }, reason: "status"},
+		"not JSON":     {setup: func(s *remoteSetup) { b := "<html>"; s.server.body.Store(&b) }, reason: "invalid"},
+		"no usable keys": {setup: func(s *remoteSetup) {
 			b := `{"keys":[{"kty":"oct","kid":"a","k":"c2VjcmV0"}]}`
 			s.server.body.Store(&b)
-		},
-		"too large": func(s *remoteSetup) {
+		}, reason: "invalid"},
+		"too large": {opts: RemoteKeySetOptions{MaxSize: 1000}, setup: func(s *remoteSetup) {
 			b := `{"keys":[],"pad":"` + strings.Repeat("x", 2000) + `"}`
 			s.server.body.Store(&b)
-			s.remote.MaxSize = 1000
-		},
-		"plain http to a remote host": func(s *remoteSetup) {
-			s.remote.URL = strings.Replace(s.server.URL, "127.0.0.1", "example.com", 1)
-		},
+		}, reason: "too_large"},
+		"server down": {setup: func(s *remoteSetup) { s.server.Close() }, reason: "unreachable"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			s := newRemoteSetup(t)
-			setup(s)
+			rec := &recorder{}
+			c.opts.Observer = rec
+			s := newRemoteSetupWith(t, c.opts)
+			c.setup(s)
 			tok := s.issue(t)
 			_, err := s.verifier.Verify(t.Context(), tok)
 			if err == nil || errors.Is(err, ErrInvalid) {
 				t.Fatalf("Verify = %v; want an error that is not ErrInvalid", err)
 			}
+			rec.wantOne(t, observe.Event{Kind: observe.JWKSFetch, Outcome: observe.Error, Reason: c.reason})
 			// Within the interval the failure is reported again without
 			// another request.
 			before := s.server.fetches.Load()
@@ -279,8 +295,206 @@ func TestRemoteKeySetFetchFailuresAreNotInvalidTokens(t *testing.T) {
 			if n := s.server.fetches.Load(); n != before {
 				t.Errorf("a failed fetch was retried within the interval")
 			}
+			if events := rec.take(); len(events) != 0 {
+				t.Errorf("events without a fetch: %+v", events)
+			}
 		})
 	}
+}
+
+func TestRemoteKeySetReportsASuccessfulFetch(t *testing.T) {
+	rec := &recorder{}
+	s := newRemoteSetupWith(t, RemoteKeySetOptions{Observer: rec})
+	tok := s.issue(t)
+	if _, err := s.verifier.Verify(t.Context(), tok); err != nil {
+		t.Fatal(err)
+	}
+	rec.wantOne(t, observe.Event{Kind: observe.JWKSFetch, Outcome: observe.OK}, s.issuerKeys.Current().ID())
+}
+
+func TestNewRemoteKeySetRefusesURLsThatAreNotHTTPS(t *testing.T) {
+	for _, u := range []string{
+		"http://example.com/jwks.json",
+		"http://10.0.0.1/jwks.json",
+		"ftp://example.com/jwks.json",
+		"file:///etc/jwks.json",
+		"//example.com/jwks.json",
+		"https:///jwks.json",
+		"https://example.com/%zz",
+	} {
+		if r, err := NewRemoteKeySet(u, RemoteKeySetOptions{}); err == nil || r != nil {
+			t.Errorf("NewRemoteKeySet(%q) = %v, %v; want an error", u, r, err)
+		}
+	}
+	for _, u := range []string{"https://example.com/jwks.json", "http://127.0.0.1:8080/jwks", "http://[::1]/jwks", "http://localhost/jwks"} {
+		if _, err := NewRemoteKeySet(u, RemoteKeySetOptions{}); err != nil {
+			t.Errorf("NewRemoteKeySet(%q): %v", u, err)
+		}
+	}
+	if _, err := NewRemoteKeySet("https://example.com/jwks.json", RemoteKeySetOptions{CacheAge: -1}); err == nil {
+		t.Error("a negative CacheAge was accepted")
+	}
+	var zero RemoteKeySet
+	if _, err := newVerifier(&zero, EdDSA).Verify(t.Context(), "a.b.c"); err == nil {
+		t.Error("a zero RemoteKeySet answered")
+	}
+}
+
+// redirectSetup is an issuer whose JWKS lives at /keys of an HTTPS server
+// that also answers /redirect as the test says, and an attacker's HTTPS and
+// plain HTTP servers publishing the attacker's key. A token the attacker
+// signs verifies only if keys are read from one of the attacker's servers.
+type redirectSetup struct {
+	issuer, attacker   testKey
+	srv                *httptest.Server
+	redirect           atomic.Pointer[string] // where /redirect points
+	keysServed         atomic.Int32
+	evilTLS, evilPlain *jwksServer
+	rec                *recorder
+}
+
+func newRedirectSetup(t *testing.T) *redirectSetup {
+	s := &redirectSetup{issuer: edKey(t), attacker: edKey(t), rec: &recorder{}}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/keys", func(w http.ResponseWriter, r *http.Request) {
+		s.keysServed.Add(1)
+		NewKeySet(s.issuer.Key).JWKSHandler().ServeHTTP(w, r)
+	})
+	mux.HandleFunc("/redirect", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, *s.redirect.Load(), http.StatusFound)
+	})
+	mux.HandleFunc("/loop/{n}", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/loop/"+r.PathValue("n")+"x", http.StatusFound)
+	})
+	s.srv = httptest.NewTLSServer(mux)
+	t.Cleanup(s.srv.Close)
+	evil := NewKeySet(s.attacker.Key)
+	s.evilTLS = newJWKSServer(t, evil, true)
+	s.evilPlain = newJWKSServer(t, evil, false)
+	return s
+}
+
+// verify fetches the JWKS at path of the issuer's server through a
+// RemoteKeySet using client (the server's own if nil), and verifies a
+// token signed by key.
+func (s *redirectSetup) verify(t *testing.T, path string, client *http.Client, key testKey) error {
+	t.Helper()
+	if client == nil {
+		client = s.srv.Client()
+	}
+	remote, err := NewRemoteKeySet(s.srv.URL+path, RemoteKeySetOptions{Client: client, Observer: s.rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = newVerifier(remote, EdDSA).Verify(t.Context(), key.sign(t, key.header(), validClaims()))
+	return err
+}
+
+// wantRefused checks that a fetch through /redirect to target failed as a
+// refused redirect, without a request to either attacker server.
+func (s *redirectSetup) wantRefused(t *testing.T, target string) {
+	t.Helper()
+	s.redirect.Store(&target)
+	err := s.verify(t, "/redirect", nil, s.attacker)
+	if err == nil || errors.Is(err, ErrInvalid) || !errors.Is(err, errRedirect) {
+		t.Fatalf("redirect to %s: %v; want the fetch to fail as a refused redirect", target, err)
+	}
+	if n := s.evilTLS.fetches.Load() + s.evilPlain.fetches.Load(); n != 0 {
+		t.Errorf("the attacker's servers got %d requests", n)
+	}
+	s.rec.wantOne(t, observe.Event{Kind: observe.JWKSFetch, Outcome: observe.Error, Reason: "redirect"})
+}
+
+// The bug this guards against: an https JWKS URL that redirected to plain
+// HTTP let anyone on the network serve the keys.
+func TestRemoteKeySetRefusesARedirectToPlainHTTP(t *testing.T) {
+	s := newRedirectSetup(t)
+	s.wantRefused(t, s.evilPlain.URL+"/jwks.json")
+	// The same path on the issuer's own host and port, but over http.
+	s.wantRefused(t, strings.Replace(s.srv.URL, "https://", "http://", 1)+"/keys")
+}
+
+func TestRemoteKeySetRefusesARedirectToAnotherHostOrPort(t *testing.T) {
+	s := newRedirectSetup(t)
+	s.wantRefused(t, s.evilTLS.URL+"/jwks.json")                                      // another port
+	s.wantRefused(t, strings.Replace(s.srv.URL, "127.0.0.1", "localhost", 1)+"/keys") // another host name
+	if n := s.keysServed.Load(); n != 0 {
+		t.Errorf("/keys served %d times through a refused redirect", n)
+	}
+}
+
+func TestRemoteKeySetFollowsARedirectWithinItsOrigin(t *testing.T) {
+	s := newRedirectSetup(t)
+	for _, target := range []string{"/keys", s.srv.URL + "/keys"} {
+		s.redirect.Store(&target)
+		if err := s.verify(t, "/redirect", nil, s.issuer); err != nil {
+			t.Fatalf("redirect to %s: %v", target, err)
+		}
+		s.rec.wantOne(t, observe.Event{Kind: observe.JWKSFetch, Outcome: observe.OK})
+	}
+	if n := s.keysServed.Load(); n != 2 {
+		t.Errorf("/keys served %d times; want 2", n)
+	}
+	// The caller's CheckRedirect still has its say, after the origin rule.
+	client := s.srv.Client()
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return errors.New("no redirects here") }
+	if err := s.verify(t, "/redirect", client, s.issuer); err == nil || errors.Is(err, ErrInvalid) {
+		t.Errorf("the caller's CheckRedirect was ignored: %v", err)
+	}
+	s.rec.take()
+	// A caller's permissive CheckRedirect does not widen the rule, and
+	// the caller's client is not changed.
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return nil }
+	target := s.evilTLS.URL + "/jwks.json"
+	s.redirect.Store(&target)
+	if err := s.verify(t, "/redirect", client, s.attacker); !errors.Is(err, errRedirect) {
+		t.Errorf("a permissive CheckRedirect let a redirect leave the origin: %v", err)
+	}
+	if client.CheckRedirect(nil, nil) != nil {
+		t.Error("the caller's client was changed")
+	}
+}
+
+func TestOriginComparesSpellingsOfOneOrigin(t *testing.T) {
+	same := [][2]string{
+		{"https://example.com/a", "https://EXAMPLE.com:443/b"},
+		{"HTTPS://example.com/a", "https://example.com/a?x"},
+		{"http://127.0.0.1/a", "http://127.0.0.1:80/b"},
+		{"https://[::1]:8443/a", "https://[::1]:8443/b"},
+	}
+	other := [][2]string{
+		{"https://example.com/a", "http://example.com/a"},
+		{"https://example.com/a", "https://example.com:8443/a"},
+		{"https://example.com/a", "https://www.example.com/a"},
+		{"https://example.com/a", "https://example.com.evil.test/a"},
+		{"https://example.com/a", "https://example.com@evil.test/a"},
+	}
+	for _, c := range append(same, other...) {
+		a, err1 := url.Parse(c[0])
+		b, err2 := url.Parse(c[1])
+		if err1 != nil || err2 != nil {
+			t.Fatal(err1, err2)
+		}
+		want := len(same) > 0 && slices.Contains(same, c)
+		if got := origin(a) == origin(b); got != want {
+			t.Errorf("same origin %s and %s: %v, want %v", c[0], c[1], got, want)
+		}
+	}
+}
+
+func TestRemoteKeySetStopsARedirectLoop(t *testing.T) {
+	s := newRedirectSetup(t)
+	var requests atomic.Int32
+	client := s.srv.Client()
+	client.Transport = &countingTransport{base: client.Transport, n: &requests}
+	err := s.verify(t, "/loop/x", client, s.issuer)
+	if !errors.Is(err, errRedirect) || errors.Is(err, ErrInvalid) {
+		t.Fatalf("redirect loop: %v; want a refused redirect", err)
+	}
+	if n := requests.Load(); n != MaxJWKSRedirects+1 {
+		t.Errorf("%d requests; want %d (the first and %d redirects)", n, MaxJWKSRedirects+1, MaxJWKSRedirects)
+	}
+	s.rec.wantOne(t, observe.Event{Kind: observe.JWKSFetch, Outcome: observe.Error, Reason: "redirect"})
 }
 
 func TestRemoteKeySetKeepsKeysWhenTheIssuerIsDown(t *testing.T) {
@@ -331,7 +545,7 @@ func TestRemoteKeySetWaiterHonoursItsContext(t *testing.T) {
 
 type countingTransport struct {
 	base http.RoundTripper
-	n    atomic.Int32
+	n    *atomic.Int32
 }
 
 func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
@@ -343,10 +557,14 @@ func TestRemoteKeySetUsesTheCallersClientOverHTTPS(t *testing.T) {
 	ks := NewKeySet(edKey(t).Key)
 	srv := newJWKSServer(t, ks, true)
 	client := srv.Client()
-	ct := &countingTransport{base: client.Transport}
+	ct := &countingTransport{base: client.Transport, n: new(atomic.Int32)}
 	client.Transport = ct
-	v := newVerifier(&RemoteKeySet{URL: srv.URL, Client: client}, EdDSA)
-	tok, err := newIssuer(ks).Issue("u", nil)
+	remote, err := NewRemoteKeySet(srv.URL, RemoteKeySetOptions{Client: client})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := newVerifier(remote, EdDSA)
+	tok, err := newIssuer(ks).Issue(t.Context(), "u", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -358,7 +576,10 @@ func TestRemoteKeySetUsesTheCallersClientOverHTTPS(t *testing.T) {
 	}
 	// The default client does not trust the test server's certificate.
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
-	v = newVerifier(&RemoteKeySet{URL: srv.URL}, EdDSA)
+	if remote, err = NewRemoteKeySet(srv.URL, RemoteKeySetOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	v = newVerifier(remote, EdDSA)
 	if _, err := v.Verify(t.Context(), tok); err == nil || errors.Is(err, ErrInvalid) {
 		t.Errorf("default client against a self-signed server: %v", err)
 	}

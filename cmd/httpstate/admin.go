@@ -16,18 +16,18 @@ import (
 	"github.com/httpstate/httpstate/cmd/httpstate/internal/storeurl"
 	"github.com/httpstate/httpstate/cmd/httpstate/internal/useragent"
 	"github.com/httpstate/httpstate/session"
-	"github.com/httpstate/httpstate/token"
+	"github.com/httpstate/httpstate/token/refresh"
 )
 
 // stores are the two stores a command works on: the sessions, and the API
 // refresh token families serve keeps beside them.
 type stores struct {
-	loc       storeurl.Location
-	sessions  session.Store
-	tokens    session.Store
-	manager   *session.Manager
-	refresher *token.Refresher
-	close     func()
+	loc      storeurl.Location
+	sessions session.Store
+	tokens   session.Store
+	manager  *session.Manager
+	families *refresh.Families
+	close    func()
 }
 
 func openStores(ctx context.Context, rawURL string) (*stores, error) {
@@ -57,16 +57,13 @@ func openStores(ctx context.Context, rawURL string) (*stores, error) {
 		c2.Close()
 		return nil, err
 	}
-	// A Refresher insists on an Issuer, but listing and revoking families
-	// sign nothing: a throwaway key satisfies it.
-	key, err := token.GenerateKey(token.EdDSA)
+	families, err := refresh.NewFamilies(tokens)
 	if err != nil {
 		c1.Close()
 		c2.Close()
 		return nil, err
 	}
-	r := &token.Refresher{Store: tokens, Issuer: &token.Issuer{Keys: token.NewKeySet(key), Issuer: "httpstate-admin", Audience: []string{"none"}}}
-	return &stores{loc: loc, sessions: sessions, tokens: tokens, manager: m, refresher: r, close: func() { c1.Close(); c2.Close() }}, nil
+	return &stores{loc: loc, sessions: sessions, tokens: tokens, manager: m, families: families, close: func() { c1.Close(); c2.Close() }}, nil
 }
 
 // entry is one live session or API client, as list prints it.
@@ -89,7 +86,7 @@ func (s *stores) entries(ctx context.Context, user string) ([]entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	families, err := s.refresher.Families(ctx, user)
+	families, err := s.families.List(ctx, user)
 	if err != nil {
 		return nil, err
 	}
@@ -189,7 +186,7 @@ func sessionsRevoke(ctx context.Context, args []string, stdout io.Writer) error 
 		if err != nil {
 			return err
 		}
-		m, err := st.refresher.RevokeAll(ctx, *user)
+		m, err := st.families.RevokeAll(ctx, *user)
 		if err != nil {
 			return err
 		}
@@ -252,7 +249,7 @@ func revokeUserHandle(ctx context.Context, st *stores, user, prefix string, stdo
 	}
 	e := match[0]
 	if e.Kind == "api" {
-		err = st.refresher.RevokeFamily(ctx, user, e.Handle)
+		err = st.families.Revoke(ctx, user, e.Handle)
 	} else {
 		err = st.manager.Revoke(ctx, user, e.Handle)
 	}

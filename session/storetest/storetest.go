@@ -1,5 +1,7 @@
 // Package storetest checks that a session.Store honours the contract written
-// in its doc comments, the way testing/fstest.TestFS checks an fs.FS.
+// in its doc comments, the way testing/fstest.TestFS checks an fs.FS: the
+// contract promises nothing this suite does not check, and the suite
+// checks nothing the contract does not promise.
 //
 // A store's test file calls TestStore against a real server:
 //
@@ -8,6 +10,12 @@
 //			return newIsolatedStore(t) // own table, key prefix or database
 //		})
 //	}
+//
+// Besides the store's own methods, the suite runs the races users care
+// about through the real session middleware over HTTP on the store under
+// test: concurrent increments, logouts and renewals, RevokeAll and Revoke
+// racing logins and renewals, saves that fail after writing, and
+// application clocks that are off by seconds.
 package storetest
 
 import (
@@ -20,6 +28,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -27,12 +36,12 @@ import (
 	"github.com/httpstate/httpstate/session"
 )
 
-// Increments is the shape of the concurrent-increment check: Writers
-// goroutines each add one to a shared counter Each times through
-// compare-and-swap saves; the counter must end at exactly Writers*Each.
+// The shape of the concurrent-increment checks: writers goroutines each
+// add one to a shared counter each times; the counter must end at exactly
+// writers*each.
 const (
-	Writers = 20
-	Each    = 100
+	writers = 20
+	each    = 100
 )
 
 // TestStore runs the conformance suite. newStore is called once per subtest
@@ -40,37 +49,81 @@ const (
 // (its own table, key prefix or database), so subtests can run in parallel
 // against a shared server. TestStore registers no cleanup of its own: the
 // factory should close the store with t.Cleanup.
-func TestStore(t *testing.T, newStore func(t *testing.T) session.Store) {
+func TestStore(t *testing.T, newStore func(t *testing.T) session.Store, opts ...Option) {
 	t.Helper()
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
+	var c config
+	for _, o := range opts {
+		o(&c)
+	}
+	for _, tc := range cases {
+		if tc.forgetful && c.forget == nil {
+			continue
+		}
+		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			c.run(t, newStore(t))
+			tc.run(t, newStore(t), &c)
 		})
 	}
 }
 
+// Option declares a documented property of the store under test that the
+// suite must take into account.
+type Option func(*config)
+
+type config struct {
+	forget func(t *testing.T, s session.Store, userID string)
+}
+
+// ForgetfulIndex declares that the store's user index can lose entries on
+// its own, as a cache that evicts does, which the Store contract allows if
+// the store documents it. forget must make the store lose userID's index
+// the way it would by itself (for a cache: evict the index item). The
+// suite then also checks the weaker promise such a store makes: losing
+// the index hides records from ListByUser and nothing else (every record
+// still loads, saves and deletes normally, and ListByUser does not fail),
+// and a record's next Save lists it again.
+func ForgetfulIndex(forget func(t *testing.T, s session.Store, userID string)) Option {
+	return func(c *config) { c.forget = forget }
+}
+
+// cases is the whole suite, in one list: every promise of the contract and
+// the HTTP races of races.go.
 var cases = []struct {
-	name string
-	run  func(*testing.T, session.Store)
+	name      string
+	run       func(*testing.T, session.Store, *config)
+	forgetful bool // only for stores declared with ForgetfulIndex
 }{
-	{"LoadOfUnknownIDIsNotFound", loadUnknown},
-	{"SavedRecordLoadsBackIntact", roundTrip},
-	{"LoadedDataIsNeverWrittenAgain", loadedDataStable},
-	{"VersionCountsSaves", versionCounts},
-	{"StaleVersionConflictsAndChangesNothing", staleVersion},
-	{"NewRecordOverLiveOneConflicts", newOverLive},
-	{"DeleteIsIdempotentAndForbidsResurrection", deleteForbidsResurrection},
-	{"ExpiredRecordIsAbsentEverywhere", expiredAbsent},
-	{"PastExpiryIsRejected", pastExpiryRejected},
-	{"UserIndexFollowsSavesAndDeletes", userIndex},
-	{"AnonymousRecordsAreNotIndexed", anonymousNotIndexed},
-	{"LargeValueOfOneMebibyte", largeValue},
-	{"BinaryAndUnicodeDataSurvive", binaryAndUnicode},
-	{"ConcurrentIncrementsEndExact", concurrentIncrements},
-	{"ConcurrentWritersOfDistinctRecords", concurrentDistinct},
-	{"DeleteExpiredRemovesOnlyExpired", deleteExpired},
-	{"CanceledContextIsAnErrorNotNotFound", canceledContext},
+	{name: "LoadOfUnknownIDIsNotFound", run: loadUnknown},
+	{name: "SavedRecordLoadsBackIntact", run: roundTrip},
+	{name: "ExpiryKeepsItsMilliseconds", run: expiryMilliseconds},
+	{name: "LoadedDataIsNeverWrittenAgain", run: loadedDataStable},
+	{name: "VersionCountsSaves", run: versionCounts},
+	{name: "StaleVersionConflictsAndChangesNothing", run: staleVersion},
+	{name: "NewRecordOverLiveOneConflicts", run: newOverLive},
+	{name: "DeleteIsIdempotentAndForbidsResurrection", run: deleteForbidsResurrection},
+	{name: "ExpiredRecordIsAbsentEverywhere", run: expiredAbsent},
+	{name: "InvalidRecordsAreRefusedAndNeverFound", run: invalidRefused},
+	{name: "EveryRecordWithinTheLimitsIsKept", run: limitsKept},
+	{name: "UserIndexFollowsSavesAndDeletes", run: userIndex},
+	{name: "ListIncludesEverySaveThatReturned", run: listReadsWrites},
+	{name: "AnonymousRecordsAreNotIndexed", run: anonymousNotIndexed},
+	{name: "LargeValueOfOneMebibyte", run: largeValue},
+	{name: "BinaryAndUnicodeDataSurvive", run: binaryAndUnicode},
+	{name: "ConcurrentIncrementsEndExact", run: concurrentIncrements},
+	{name: "ConcurrentwritersOfDistinctRecords", run: concurrentDistinct},
+	{name: "DeleteExpiredRemovesOnlyExpired", run: deleteExpired},
+	{name: "CanceledContextIsAnErrorNotNotFound", run: canceledContext},
+	{name: "ForgottenIndexOnlyHidesRecords", run: forgottenIndex, forgetful: true},
+
+	{name: "HTTPConcurrentIncrementsEndExact", run: httpIncrements},
+	{name: "HTTPConcurrentwritersOfDistinctKeysAllPersist", run: httpDistinctKeys},
+	{name: "HTTPLogoutRacingSlowerRequestNeverResurrects", run: httpLogoutRace},
+	{name: "HTTPConcurrentRenewalsLeaveExactlyOneToken", run: httpRenewals},
+	{name: "HTTPRevokeAllRacingLoginsAndRenewalsLeavesNoSurvivor", run: httpRevokeAllRace},
+	{name: "HTTPRevokeRacingRenewalEndsTheDevice", run: httpRevokeRace},
+	{name: "HTTPLogoutRacingRenewalEndsBoth", run: httpLogoutRenewalRace},
+	{name: "HTTPSavesThatFailAfterWritingLoseNothing", run: httpFailAfterWrite},
+	{name: "HTTPAppClockOffBySecondsStillWorks", run: httpClockSkew},
 }
 
 // NewID returns a fresh random record ID in the shape the Manager uses.
@@ -133,11 +186,11 @@ func ids(recs []session.Record) []string {
 
 func sorted(s ...string) []string { slices.Sort(s); return s }
 
-func loadUnknown(t *testing.T, s session.Store) {
+func loadUnknown(t *testing.T, s session.Store, _ *config) {
 	wantNotFound(t, s, NewID())
 }
 
-func roundTrip(t *testing.T, s session.Store) {
+func roundTrip(t *testing.T, s session.Store, _ *config) {
 	exp := time.Now().Add(90 * time.Minute).Round(time.Millisecond)
 	in := session.Record{ID: NewID(), UserID: newUser(), Expiry: exp, Data: []byte(`{"cart":[1,2,3]}`)}
 	mustSave(t, s, in)
@@ -151,11 +204,33 @@ func roundTrip(t *testing.T, s session.Store) {
 	}
 }
 
+// expiryMilliseconds checks the precision the contract promises: an Expiry
+// comes back within a millisecond, and one that is a few milliseconds
+// ahead is not taken as already past.
+func expiryMilliseconds(t *testing.T, s session.Store, _ *config) {
+	for _, off := range []time.Duration{1234567 * time.Microsecond, time.Hour + 999*time.Millisecond, 90 * 24 * time.Hour} {
+		exp := time.Now().Add(off)
+		rec := session.Record{ID: NewID(), UserID: newUser(), Expiry: exp, Data: []byte("x")}
+		mustSave(t, s, rec)
+		got := mustLoad(t, s, rec.ID)
+		if d := got.Expiry.Sub(exp); d > time.Millisecond || d < -time.Millisecond {
+			t.Fatalf("Expiry %v ahead came back %v off; the contract keeps milliseconds", off, d)
+		}
+		list, err := s.ListByUser(ctx(t), rec.UserID)
+		if err != nil || len(list) != 1 {
+			t.Fatalf("ListByUser: %d records, %v", len(list), err)
+		}
+		if d := list[0].Expiry.Sub(exp); d > time.Millisecond || d < -time.Millisecond {
+			t.Fatalf("ListByUser's Expiry came back %v off", d)
+		}
+	}
+}
+
 // loadedDataStable checks the other half of Record.Data's contract: the
 // Manager keeps slices of a loaded record (values, user agent) for the
 // rest of the request, so a store must never write into a slice it has
 // handed out, for example by reusing a buffer for a later load or save.
-func loadedDataStable(t *testing.T, s session.Store) {
+func loadedDataStable(t *testing.T, s session.Store, _ *config) {
 	rec := session.Record{ID: NewID(), Expiry: live(), Data: bytes.Repeat([]byte("a"), 512)}
 	mustSave(t, s, rec)
 	first := mustLoad(t, s, rec.ID)
@@ -175,7 +250,7 @@ func loadedDataStable(t *testing.T, s session.Store) {
 	}
 }
 
-func versionCounts(t *testing.T, s session.Store) {
+func versionCounts(t *testing.T, s session.Store, _ *config) {
 	rec := session.Record{ID: NewID(), Expiry: live(), Data: []byte("v")}
 	for want := uint64(1); want <= 5; want++ {
 		mustSave(t, s, rec)
@@ -186,7 +261,7 @@ func versionCounts(t *testing.T, s session.Store) {
 	}
 }
 
-func staleVersion(t *testing.T, s session.Store) {
+func staleVersion(t *testing.T, s session.Store, _ *config) {
 	rec := session.Record{ID: NewID(), Expiry: live(), Data: []byte("first")}
 	mustSave(t, s, rec)
 	v1 := mustLoad(t, s, rec.ID)
@@ -209,7 +284,7 @@ func staleVersion(t *testing.T, s session.Store) {
 	}
 }
 
-func newOverLive(t *testing.T, s session.Store) {
+func newOverLive(t *testing.T, s session.Store, _ *config) {
 	rec := session.Record{ID: NewID(), Expiry: live(), Data: []byte("one")}
 	mustSave(t, s, rec)
 	rec.Data = []byte("two")
@@ -221,7 +296,7 @@ func newOverLive(t *testing.T, s session.Store) {
 	}
 }
 
-func deleteForbidsResurrection(t *testing.T, s session.Store) {
+func deleteForbidsResurrection(t *testing.T, s session.Store, _ *config) {
 	if err := s.Delete(ctx(t), NewID()); err != nil {
 		t.Fatalf("Delete of an unknown ID = %v; want nil", err)
 	}
@@ -253,7 +328,7 @@ func waitPast(t time.Time) {
 	time.Sleep(time.Until(t) + 20*time.Millisecond)
 }
 
-func expiredAbsent(t *testing.T, s session.Store) {
+func expiredAbsent(t *testing.T, s session.Store, _ *config) {
 	user := newUser()
 	exp := time.Now().Add(1200 * time.Millisecond)
 	rec := session.Record{ID: NewID(), UserID: user, Expiry: exp, Data: []byte("short-lived")}
@@ -282,17 +357,74 @@ func expiredAbsent(t *testing.T, s session.Store) {
 	}
 }
 
-func pastExpiryRejected(t *testing.T, s session.Store) {
-	for _, exp := range []time.Time{{}, time.Now().Add(-time.Second)} {
-		rec := session.Record{ID: NewID(), Expiry: exp, Data: []byte("x")}
-		if err := s.Save(ctx(t), rec); err == nil || errors.Is(err, session.ErrConflict) {
-			t.Fatalf("Save with Expiry %v = %v; want a plain error", exp, err)
+func invalidRefused(t *testing.T, s session.Store, _ *config) {
+	user := newUser()
+	for _, c := range []struct {
+		name string
+		rec  session.Record
+	}{
+		{"an empty ID", session.Record{ID: "", Expiry: live()}},
+		{"an ID of 65 bytes", session.Record{ID: strings.Repeat("a", session.MaxIDLen+1), Expiry: live()}},
+		{"an ID with a space", session.Record{ID: "a b", Expiry: live()}},
+		{"an ID with a slash", session.Record{ID: "a/b", Expiry: live()}},
+		{"an ID with a NUL byte", session.Record{ID: "a\x00b", Expiry: live()}},
+		{"an ID that is not ASCII", session.Record{ID: "é", Expiry: live()}},
+		{"a user ID of 256 bytes", session.Record{ID: NewID(), UserID: strings.Repeat("u", session.MaxUserIDLen+1), Expiry: live()}},
+		{"a user ID with a NUL byte", session.Record{ID: NewID(), UserID: user + "\x00", Expiry: live()}},
+		{"a user ID with a newline", session.Record{ID: NewID(), UserID: user + "\n", Expiry: live()}},
+		{"a user ID with a C1 control", session.Record{ID: NewID(), UserID: user + "\u0085", Expiry: live()}},
+		{"a user ID that is not UTF-8", session.Record{ID: NewID(), UserID: user + "\xff", Expiry: live()}},
+		{"a zero Expiry", session.Record{ID: NewID(), UserID: user}},
+		{"an Expiry in the past", session.Record{ID: NewID(), UserID: user, Expiry: time.Now().Add(-time.Second)}},
+	} {
+		if err := s.Save(ctx(t), c.rec); !errors.Is(err, session.ErrInvalid) {
+			t.Errorf("Save of a record with %s = %v; want ErrInvalid", c.name, err)
+			continue
 		}
-		wantNotFound(t, s, rec.ID)
+		if _, err := s.Load(ctx(t), c.rec.ID); !errors.Is(err, session.ErrNotFound) {
+			t.Errorf("Load of the refused record with %s = %v; want ErrNotFound", c.name, err)
+		}
+		if err := s.Delete(ctx(t), c.rec.ID); err != nil {
+			t.Errorf("Delete of the refused record with %s = %v; want nil", c.name, err)
+		}
+		if list, err := s.ListByUser(ctx(t), c.rec.UserID); err != nil || len(list) != 0 {
+			t.Errorf("ListByUser after refusing a record with %s = %d records, %v; want none", c.name, len(list), err)
+		}
 	}
 }
 
-func userIndex(t *testing.T, s session.Store) {
+// limitsKept saves records at the edges of the contract's limits, which
+// every store must keep byte for byte.
+func limitsKept(t *testing.T, s session.Store, _ *config) {
+	alphabet := "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~"
+	longID := (alphabet + alphabet)[:session.MaxIDLen]
+	// 127 two-byte runes and one ASCII byte: 255 bytes, the limit.
+	longUser := strings.Repeat("ü", (session.MaxUserIDLen-1)/2) + NewID()[:1]
+	if len(longUser) != session.MaxUserIDLen || !session.ValidID(longID) || !session.ValidUserID(longUser) {
+		t.Fatalf("test setup: ID %d bytes, user %d bytes", len(longID), len(longUser))
+	}
+	for _, rec := range []session.Record{
+		{ID: longID, UserID: longUser, Expiry: live(), Data: []byte("longest ID and user")},
+		{ID: "~", UserID: "日本語 😀 " + newUser(), Expiry: live(), Data: []byte("shortest ID")},
+		{ID: NewID(), UserID: newUser(), Expiry: live(), Data: bytes.Repeat([]byte{0xa5}, session.MaxDataLen)},
+	} {
+		s.Delete(ctx(t), rec.ID) // the fixed IDs may remain from an earlier run
+		mustSave(t, s, rec)
+		got := mustLoad(t, s, rec.ID)
+		if got.ID != rec.ID || got.UserID != rec.UserID || !bytes.Equal(got.Data, rec.Data) {
+			t.Fatalf("a record at the limits (ID %d bytes, user %d bytes, %d data bytes) came back changed", len(rec.ID), len(rec.UserID), len(rec.Data))
+		}
+		list, err := s.ListByUser(ctx(t), rec.UserID)
+		if err != nil || !slices.Equal(ids(list), []string{rec.ID}) {
+			t.Fatalf("ListByUser of a user ID of %d bytes = %v, %v", len(rec.UserID), ids(list), err)
+		}
+		if err := s.Delete(ctx(t), rec.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func userIndex(t *testing.T, s session.Store, _ *config) {
 	u1, u2, nobody := newUser(), newUser(), newUser()
 	a := session.Record{ID: NewID(), UserID: u1, Expiry: live(), Data: []byte("a")}
 	b := session.Record{ID: NewID(), UserID: u1, Expiry: live(), Data: []byte("b")}
@@ -347,7 +479,82 @@ func userIndex(t *testing.T, s session.Store) {
 	}
 }
 
-func anonymousNotIndexed(t *testing.T, s session.Store) {
+// listReadsWrites checks what revocation relies on: a record whose Save
+// has returned is in the very next ListByUser of its user, from any
+// goroutine, however many saves run at once.
+func listReadsWrites(t *testing.T, s session.Store, _ *config) {
+	const goroutines, rounds = 8, 25
+	var wg sync.WaitGroup
+	errs := make(chan error, goroutines)
+	for range goroutines {
+		wg.Go(func() {
+			user := newUser()
+			saved := []string{}
+			for range rounds {
+				rec := session.Record{ID: NewID(), UserID: user, Expiry: live(), Data: []byte("r")}
+				if err := s.Save(ctx(t), rec); err != nil {
+					errs <- err
+					return
+				}
+				saved = append(saved, rec.ID)
+				list, err := s.ListByUser(ctx(t), user)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if got := ids(list); !slices.Equal(got, sorted(slices.Clone(saved)...)) {
+					errs <- fmt.Errorf("ListByUser right after the %dth Save returned lists %d records; want all %d", len(saved), len(got), len(saved))
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+}
+
+// forgottenIndex checks the weaker promise of a store declared with
+// ForgetfulIndex.
+func forgottenIndex(t *testing.T, s session.Store, c *config) {
+	user := newUser()
+	a := session.Record{ID: NewID(), UserID: user, Expiry: live(), Data: []byte("a")}
+	b := session.Record{ID: NewID(), UserID: user, Expiry: live(), Data: []byte("b")}
+	mustSave(t, s, a)
+	mustSave(t, s, b)
+	c.forget(t, s, user)
+	list, err := s.ListByUser(ctx(t), user)
+	if err != nil {
+		t.Fatalf("ListByUser after the index was forgotten = %v; want a (possibly short) list and no error", err)
+	}
+	for _, r := range list {
+		if r.ID != a.ID && r.ID != b.ID {
+			t.Fatalf("ListByUser after forgetting lists a record it never had: %s", short(r.ID))
+		}
+	}
+	// The records themselves are untouched.
+	a = mustLoad(t, s, a.ID)
+	b = mustLoad(t, s, b.ID)
+	// A Save lists the record again.
+	a.Data = []byte("a2")
+	mustSave(t, s, a)
+	list, err = s.ListByUser(ctx(t), user)
+	if err != nil || !slices.Contains(ids(list), a.ID) {
+		t.Fatalf("ListByUser after a Save of a forgotten record = %v, %v; want it listed again", ids(list), err)
+	}
+	// Deletes and compare-and-swap still hold.
+	if err := s.Delete(ctx(t), b.ID); err != nil {
+		t.Fatal(err)
+	}
+	wantNotFound(t, s, b.ID)
+	if err := s.Save(ctx(t), b); !errors.Is(err, session.ErrConflict) {
+		t.Fatalf("Save of a deleted record's version = %v; want ErrConflict", err)
+	}
+}
+
+func anonymousNotIndexed(t *testing.T, s session.Store, _ *config) {
 	mustSave(t, s, session.Record{ID: NewID(), Expiry: live(), Data: []byte("anon")})
 	recs, err := s.ListByUser(ctx(t), "")
 	if err != nil || len(recs) != 0 {
@@ -355,7 +562,7 @@ func anonymousNotIndexed(t *testing.T, s session.Store) {
 	}
 }
 
-func largeValue(t *testing.T, s session.Store) {
+func largeValue(t *testing.T, s session.Store, _ *config) {
 	data := make([]byte, 1<<20)
 	rand.Read(data)
 	rec := session.Record{ID: NewID(), UserID: newUser(), Expiry: live(), Data: data}
@@ -371,7 +578,7 @@ func largeValue(t *testing.T, s session.Store) {
 	}
 }
 
-func binaryAndUnicode(t *testing.T, s session.Store) {
+func binaryAndUnicode(t *testing.T, s session.Store, _ *config) {
 	data := make([]byte, 0, 512)
 	for i := range 256 {
 		data = append(data, byte(i), byte(255-i))
@@ -415,15 +622,15 @@ func Increment(ctx context.Context, s session.Store, id string) error {
 	}
 }
 
-func concurrentIncrements(t *testing.T, s session.Store) {
+func concurrentIncrements(t *testing.T, s session.Store, _ *config) {
 	rec := session.Record{ID: NewID(), UserID: newUser(), Expiry: live(), Data: make([]byte, 8)}
 	mustSave(t, s, rec)
 	c := ctx(t)
 	var wg sync.WaitGroup
-	errs := make(chan error, Writers)
-	for range Writers {
+	errs := make(chan error, writers)
+	for range writers {
 		wg.Go(func() {
-			for range Each {
+			for range each {
 				if err := Increment(c, s, rec.ID); err != nil {
 					errs <- err
 					return
@@ -437,15 +644,15 @@ func concurrentIncrements(t *testing.T, s session.Store) {
 		t.Fatalf("increment: %v", err)
 	}
 	got := mustLoad(t, s, rec.ID)
-	if n := binary.BigEndian.Uint64(got.Data); n != Writers*Each {
-		t.Fatalf("%d writers x %d increments ended at %d; want %d (updates were lost)", Writers, Each, n, Writers*Each)
+	if n := binary.BigEndian.Uint64(got.Data); n != writers*each {
+		t.Fatalf("%d writers x %d increments ended at %d; want %d (updates were lost)", writers, each, n, writers*each)
 	}
-	if got.Version != Writers*Each+1 {
-		t.Fatalf("Version = %d after %d saves", got.Version, Writers*Each+1)
+	if got.Version != writers*each+1 {
+		t.Fatalf("Version = %d after %d saves", got.Version, writers*each+1)
 	}
 }
 
-func concurrentDistinct(t *testing.T, s session.Store) {
+func concurrentDistinct(t *testing.T, s session.Store, _ *config) {
 	user := newUser()
 	const n = 32
 	recs := make([]session.Record, n)
@@ -478,7 +685,7 @@ func concurrentDistinct(t *testing.T, s session.Store) {
 	}
 }
 
-func deleteExpired(t *testing.T, s session.Store) {
+func deleteExpired(t *testing.T, s session.Store, _ *config) {
 	user := newUser()
 	exp := time.Now().Add(1200 * time.Millisecond)
 	var dead []string
@@ -518,7 +725,7 @@ func deleteExpired(t *testing.T, s session.Store) {
 	}
 }
 
-func canceledContext(t *testing.T, s session.Store) {
+func canceledContext(t *testing.T, s session.Store, _ *config) {
 	rec := session.Record{ID: NewID(), UserID: newUser(), Expiry: live(), Data: []byte("x")}
 	mustSave(t, s, rec)
 	c, cancel := context.WithCancel(t.Context())

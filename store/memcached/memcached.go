@@ -124,8 +124,10 @@ const DefaultKeyPrefix = "httpstate:"
 // maxKeyLen is Memcached's key length limit.
 const maxKeyLen = 250
 
-// maxPrefixLen leaves room for an index key: "u:" and 43 bytes of hash.
-const maxPrefixLen = maxKeyLen - 2 - 43
+// maxPrefixLen leaves room for the longest key: "s:" and a record ID of
+// session.MaxIDLen bytes (an index key, "u:" and 43 bytes of hash, is
+// shorter).
+const maxPrefixLen = maxKeyLen - 2 - session.MaxIDLen
 
 // OpenMaxIdleConns is the number of idle connections per server that a
 // client made by Open keeps for reuse. gomemcache's default of 2 makes
@@ -138,8 +140,6 @@ const OpenMaxIdleConns = 64
 var ErrTooLarge = errors.New("memcached: item larger than the server's item size limit (memcached -I)")
 
 var (
-	errExpiry      = errors.New("memcached: record expiry is zero or in the past")
-	errBadID       = errors.New("memcached: record ID cannot form a memcached key (too long, or contains spaces or control characters)")
 	errIndexBusy   = errors.New("memcached: user index kept changing; gave up after repeated compare-and-swap conflicts")
 	errNoClient    = errors.New("memcached: nil client")
 	errNoAddresses = errors.New("memcached: no server addresses")
@@ -316,14 +316,12 @@ func (s *Store) Save(ctx context.Context, rec session.Record) error {
 		return err
 	}
 	now := time.Now()
+	if err := session.CheckRecord(rec, now); err != nil {
+		return fmt.Errorf("memcached: save: %w", err)
+	}
 	exp := rec.Expiry.UnixMilli()
-	if rec.Expiry.IsZero() || exp <= now.UnixMilli() {
-		return errExpiry
-	}
-	key, ok := s.recordKey(rec.ID)
-	if !ok {
-		return errBadID
-	}
+	// Every valid ID forms a key: the prefix leaves room for MaxIDLen.
+	key, _ := s.recordKey(rec.ID)
 	item := &memcache.Item{
 		Key:        key,
 		Value:      encodeRecord(rec.Version+1, exp, rec.UserID, rec.Data),

@@ -10,6 +10,7 @@ package memory
 import (
 	"context"
 	"errors"
+	"fmt"
 	"hash/maphash"
 	"sync"
 	"time"
@@ -96,12 +97,6 @@ func (s *Store) userShard(user string) *userShard {
 
 func (e *entry) live(now int64) bool { return e.expiry > now }
 
-// InProcess implements session.InProcess: no call ever waits on I/O, so
-// the Manager spends no timer on bounding them.
-func (s *Store) InProcess() bool { return true }
-
-var _ session.InProcess = (*Store)(nil)
-
 // Load implements session.Store.
 func (s *Store) Load(ctx context.Context, id string) (session.Record, error) {
 	if err := ctx.Err(); err != nil {
@@ -119,17 +114,16 @@ func (s *Store) Load(ctx context.Context, id string) (session.Record, error) {
 	return rec, nil
 }
 
-var errExpiry = errors.New("memory: record expiry is zero or in the past")
-
 // Save implements session.Store.
 func (s *Store) Save(ctx context.Context, rec session.Record) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	now := time.Now().UnixNano()
-	if rec.Expiry.IsZero() || rec.Expiry.UnixNano() <= now {
-		return errExpiry
+	t := time.Now()
+	if err := session.CheckRecord(rec, t); err != nil {
+		return fmt.Errorf("memory: save: %w", err)
 	}
+	now := t.UnixNano()
 	sh := s.shard(rec.ID)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()

@@ -5,10 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -50,18 +48,6 @@ const sweepTimeout = 30 * time.Second
 // running store); create the table with the SQL in the package
 // documentation.
 var ErrNoTable = errors.New("postgres: session table does not exist")
-
-var (
-	errExpiry = errors.New("postgres: record expiry is zero or in the past")
-	errText   = errors.New("postgres: record ID and UserID must be valid UTF-8 without NUL bytes")
-)
-
-// storable reports whether PostgreSQL accepts s as text. IDs can come from
-// requests (a device list's revoke button posts one), so a string it
-// refuses must read as "no such record" rather than as a server error.
-func storable(s string) bool {
-	return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0
-}
 
 // Store is a session.Store on a PostgreSQL table. It is safe for concurrent
 // use, and any number of Stores, in any number of processes, may share one
@@ -222,7 +208,9 @@ func (s *Store) Close() error {
 
 // Load implements session.Store.
 func (s *Store) Load(ctx context.Context, id string) (session.Record, error) {
-	if !storable(id) {
+	if !session.ValidID(id) {
+		// No row can have this ID, and PostgreSQL would refuse some such
+		// strings (NUL bytes, invalid UTF-8) as text.
 		if err := ctx.Err(); err != nil {
 			return session.Record{}, s.fail(ctx, "load", err)
 		}
@@ -245,11 +233,10 @@ func (s *Store) Load(ctx context.Context, id string) (session.Record, error) {
 // UPDATE guarded by the version and the expiry, or for Version 0 an INSERT
 // whose ON CONFLICT clause only replaces an expired row.
 func (s *Store) Save(ctx context.Context, rec session.Record) error {
-	if rec.Expiry.IsZero() || !rec.Expiry.After(time.Now()) {
-		return errExpiry
-	}
-	if !storable(rec.ID) || !storable(rec.UserID) {
-		return errText
+	// The limits are checked against this process's clock; the row's
+	// liveness is judged by the server's (see the package documentation).
+	if err := session.CheckRecord(rec, time.Now()); err != nil {
+		return fmt.Errorf("postgres: save: %w", err)
 	}
 	if rec.Version > math.MaxInt64 {
 		// bigint cannot hold it, so no stored version equals it.
@@ -292,7 +279,7 @@ func data(b []byte) []byte {
 
 // Delete implements session.Store.
 func (s *Store) Delete(ctx context.Context, id string) error {
-	if !storable(id) {
+	if !session.ValidID(id) {
 		// No row can have this ID.
 		if err := ctx.Err(); err != nil {
 			return s.fail(ctx, "delete", err)
@@ -307,9 +294,9 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 
 // ListByUser implements session.Store.
 func (s *Store) ListByUser(ctx context.Context, userID string) ([]session.Record, error) {
-	if userID == "" || !storable(userID) {
+	if userID == "" || !session.ValidUserID(userID) {
 		// Anonymous sessions are not indexed (see the partial index), and
-		// no row can hold a user ID that is not storable.
+		// no row can hold a user ID outside the limits.
 		if err := ctx.Err(); err != nil {
 			return nil, s.fail(ctx, "list by user", err)
 		}

@@ -23,7 +23,6 @@ const DefaultKeyPrefix = "httpstate:"
 const finishTimeout = time.Second
 
 var (
-	errExpiry   = errors.New("redis: record expiry is zero or in the past")
 	errNoClient = errors.New("redis: nil client")
 )
 
@@ -211,10 +210,11 @@ func (s *Store) Save(ctx context.Context, rec session.Record) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("redis: save: %w", err)
 	}
-	now, exp := time.Now().UnixMilli(), rec.Expiry.UnixMilli()
-	if rec.Expiry.IsZero() || exp <= now {
-		return errExpiry
+	t := time.Now()
+	if err := session.CheckRecord(rec, t); err != nil {
+		return fmt.Errorf("redis: save: %w", err)
 	}
+	now, exp := t.UnixMilli(), rec.Expiry.UnixMilli()
 	if rec.Version == math.MaxUint64 {
 		// No save can have stored it: the versions would run out.
 		return session.ErrConflict

@@ -39,14 +39,9 @@ import (
 	"github.com/httpstate/httpstate/session"
 )
 
-// Limits of what a Store accepts, enforced in Go so that every database
-// rejects the same records instead of silently truncating them (MySQL
-// outside strict mode).
-const (
-	MaxIDLen     = 255 // bytes of Record.ID
-	MaxUserIDLen = 255 // bytes of Record.UserID
-	MaxTableLen  = 48  // so that "<table>_expires_at" fits MySQL's 64-byte identifiers
-)
+// MaxTableLen bounds table names so that "<table>_expires_at" fits
+// MySQL's 64-byte identifiers.
+const MaxTableLen = 48
 
 // DefaultTable is the table a Store uses unless told otherwise. The prefix
 // keeps it clear of an application's own "sessions" table.
@@ -263,20 +258,16 @@ func (s *Store) Load(ctx context.Context, id string) (session.Record, error) {
 	return rec, nil
 }
 
-var errExpiry = errors.New("record expiry is zero or in the past")
-
 // Save implements session.Store.
 func (s *Store) Save(ctx context.Context, rec session.Record) error {
-	now := nowMilli()
-	exp := rec.Expiry.UnixMilli()
-	switch {
-	case rec.Expiry.IsZero() || exp <= now:
-		return s.fail("save", errExpiry)
-	case len(rec.ID) > MaxIDLen:
-		return s.fail("save", fmt.Errorf("record ID has %d bytes, more than %d", len(rec.ID), MaxIDLen))
-	case len(rec.UserID) > MaxUserIDLen:
-		return s.fail("save", fmt.Errorf("user ID has %d bytes, more than %d", len(rec.UserID), MaxUserIDLen))
+	// Limits are checked here, in Go, so that every database refuses the
+	// same records instead of silently truncating them (MySQL outside
+	// strict mode). Expiry is compared in milliseconds, as stored.
+	t := time.Now().Truncate(time.Millisecond)
+	if err := session.CheckRecord(rec, t); err != nil {
+		return s.fail("save", err)
 	}
+	now, exp := t.UnixMilli(), rec.Expiry.UnixMilli()
 	data := rec.Data
 	if data == nil {
 		data = []byte{} // the column is NOT NULL; nil would bind as NULL

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/httpstate/httpstate/token"
+	"github.com/httpstate/httpstate/token/refresh"
 )
 
 // The JSON API: credentials for a token pair, a refresh token for a new
@@ -136,7 +137,8 @@ func (a *App) apiToken(w http.ResponseWriter, r *http.Request) {
 }
 
 // apiRefresh exchanges a refresh token for a new pair. Each refresh token
-// works once; presenting one twice revokes its whole family.
+// works once, except that a retry within the grace window gets a fresh
+// pair; presenting one again after that revokes its whole family.
 func (a *App) apiRefresh(w http.ResponseWriter, r *http.Request) {
 	req, ok := readAPIRequest(w, r)
 	if !ok {
@@ -152,11 +154,11 @@ func (a *App) apiRefresh(w http.ResponseWriter, r *http.Request) {
 	}
 	pair, err := a.refresher.Refresh(r.Context(), req.RefreshToken)
 	switch {
-	case errors.Is(err, token.ErrReused):
+	case errors.Is(err, refresh.ErrReused):
 		a.log.WarnContext(r.Context(), "refresh token reused; its family was revoked")
 		apiError(w, http.StatusBadRequest, "invalid_grant", "This refresh token was already used, so every token of its sign-in was revoked. Sign in again.")
 		return
-	case errors.Is(err, token.ErrInvalid):
+	case errors.Is(err, refresh.ErrInvalid):
 		apiError(w, http.StatusBadRequest, "invalid_grant", "The refresh token is invalid, expired or revoked.")
 		return
 	case err != nil:
@@ -175,8 +177,8 @@ func (a *App) apiRevoke(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	err := a.refresher.Revoke(r.Context(), req.RefreshToken)
-	if err != nil && !errors.Is(err, token.ErrInvalid) {
+	err := a.families.RevokeToken(r.Context(), req.RefreshToken)
+	if err != nil && !errors.Is(err, refresh.ErrInvalid) {
 		a.log.ErrorContext(r.Context(), "revoking a refresh token failed", "err", err)
 		apiError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "Try again shortly.")
 		return
@@ -203,7 +205,7 @@ func (a *App) apiMe(w http.ResponseWriter, r *http.Request) {
 
 // writeTokens sends a token pair. Responses holding tokens must never be
 // cached (RFC 6749 section 5.1).
-func writeTokens(w http.ResponseWriter, p token.Pair) {
+func writeTokens(w http.ResponseWriter, p refresh.Pair) {
 	w.Header().Set("Pragma", "no-cache")
 	writeJSON(w, http.StatusOK, p)
 }

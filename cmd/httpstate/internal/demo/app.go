@@ -17,6 +17,7 @@ import (
 	"github.com/httpstate/httpstate/cookie"
 	"github.com/httpstate/httpstate/session"
 	"github.com/httpstate/httpstate/token"
+	"github.com/httpstate/httpstate/token/refresh"
 )
 
 // Config configures the shop.
@@ -90,7 +91,8 @@ type App struct {
 	theme     cookie.Value[string]
 	keys      *token.KeySet
 	bearer    *token.Bearer
-	refresher *token.Refresher
+	refresher *refresh.Refresher
+	families  *refresh.Families
 	templates map[string]*template.Template
 	assets    *assets
 	handler   http.Handler
@@ -170,13 +172,21 @@ func (a *App) setUpTokens() error {
 		return fmt.Errorf("demo: %w", err)
 	}
 	a.keys = token.NewKeySet(key)
-	issuer := &token.Issuer{Keys: a.keys, Issuer: a.cfg.Issuer, Audience: []string{apiAudience}, TTL: a.cfg.AccessTokenTTL}
-	a.bearer = &token.Bearer{
-		Verifier: &token.Verifier{Keys: a.keys, Algorithms: []token.Algorithm{token.EdDSA}, Issuer: a.cfg.Issuer, Audience: apiAudience},
-		Realm:    "httpstate demo",
-		Logger:   a.log,
+	issuer, err := token.NewIssuer(a.keys, token.IssuerOptions{Issuer: a.cfg.Issuer, Audience: []string{apiAudience}, TTL: a.cfg.AccessTokenTTL})
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
 	}
-	a.refresher = &token.Refresher{Store: a.cfg.Tokens, Issuer: issuer, IdleTimeout: session.DefaultRememberIdleTimeout}
+	verifier, err := token.NewVerifier(a.keys, token.VerifierOptions{Algorithms: []token.Algorithm{token.EdDSA}, Issuer: a.cfg.Issuer, Audience: apiAudience})
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	a.bearer = &token.Bearer{Verifier: verifier, Realm: "httpstate demo", Logger: a.log}
+	if a.refresher, err = refresh.New(a.cfg.Tokens, issuer, refresh.Options{IdleTimeout: session.DefaultRememberIdleTimeout}); err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	if a.families, err = refresh.NewFamilies(a.cfg.Tokens); err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
 	return nil
 }
 

@@ -33,7 +33,7 @@ func (a *App) devicesPage(w http.ResponseWriter, r *http.Request) {
 		a.storeDown(w, r, err)
 		return
 	}
-	families, err := a.refresher.Families(ctx, u.username)
+	families, err := a.families.List(ctx, u.username)
 	if err != nil {
 		a.storeDown(w, r, err)
 		return
@@ -134,7 +134,7 @@ func (a *App) revokeAllBut(r *http.Request, username, except string) (int, error
 	if err != nil {
 		return n, err
 	}
-	m, err := a.refresher.RevokeAll(r.Context(), username)
+	m, err := a.families.RevokeAll(r.Context(), username)
 	a.log.InfoContext(r.Context(), "sessions revoked", "user", username, "sessions", n, "api_clients", m)
 	return n + m, err
 }
@@ -144,7 +144,7 @@ func (a *App) revokeFamily(w http.ResponseWriter, r *http.Request) {
 	if u == nil {
 		return
 	}
-	err := a.refresher.RevokeFamily(r.Context(), u.username, r.PostFormValue("family"))
+	err := a.families.Revoke(r.Context(), u.username, r.PostFormValue("family"))
 	a.revoked(w, r, u.username, err, "api client revoked", "The API client was revoked.")
 }
 

@@ -1,0 +1,124 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+)
+
+func TestCallContextEndsAtItsDeadlineWhenWaitedOn(t *testing.T) {
+	var c callContext
+	c.start(context.Background(), 20*time.Millisecond)
+	defer c.release()
+	if d, ok := c.Deadline(); !ok || time.Until(d) > 20*time.Millisecond {
+		t.Fatalf("Deadline = %v, %t", d, ok)
+	}
+	if err := c.Err(); err != nil {
+		t.Fatalf("Err before the deadline = %v", err)
+	}
+	<-c.Done() // armed now; closes at the deadline
+	if !errors.Is(c.Err(), context.DeadlineExceeded) {
+		t.Fatalf("Err after Done closed = %v; want DeadlineExceeded", c.Err())
+	}
+}
+
+func TestCallContextSeesThePassedDeadlineWithoutATimer(t *testing.T) {
+	var c callContext
+	c.start(context.Background(), time.Nanosecond)
+	defer c.release()
+	for c.Err() == nil {
+		// A store that never waits on Done, only checks Err, as an
+		// in-process store does; the deadline is a nanosecond away.
+	}
+	if !errors.Is(c.Err(), context.DeadlineExceeded) {
+		t.Fatalf("Err = %v; want DeadlineExceeded", c.Err())
+	}
+	select {
+	case <-c.Done():
+	default:
+		t.Fatal("Done is open although Err reports the deadline")
+	}
+	if c.armed() && c.timer != nil {
+		t.Fatal("a timer was armed for a context that had already expired")
+	}
+}
+
+func TestCallContextFollowsItsParent(t *testing.T) {
+	parent, cancel := context.WithCancel(context.WithValue(context.Background(), ctxKey{}, "v"))
+	var c callContext
+	c.start(parent, time.Hour)
+	defer c.release()
+	if c.Value(ctxKey{}) != "v" {
+		t.Fatal("Value does not reach the parent")
+	}
+	done := c.Done()
+	cancel()
+	<-done
+	if !errors.Is(c.Err(), context.Canceled) {
+		t.Fatalf("Err after the parent was canceled = %v", c.Err())
+	}
+
+	// A parent deadline sooner than the timeout wins.
+	soon, cancel2 := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel2()
+	var c2 callContext
+	c2.start(soon, time.Hour)
+	defer c2.release()
+	if d, _ := c2.Deadline(); time.Until(d) > time.Minute {
+		t.Fatalf("Deadline %v ignores the parent's sooner one", d)
+	}
+}
+
+func TestCallContextIsEndedByRelease(t *testing.T) {
+	var c callContext
+	c.start(context.Background(), time.Hour)
+	done := c.Done()
+	child, cancel := context.WithCancel(&c) // a store's own derived context
+	defer cancel()
+	c.release()
+	<-done
+	<-child.Done() // what the store started from it ends too
+	if c.Err() == nil || c.timer != nil || c.stopParent != nil {
+		t.Fatalf("after release: Err %v, timer %v", c.Err(), c.timer)
+	}
+	if !c.armed() {
+		t.Fatal("a context whose Done was taken must not be reused")
+	}
+}
+
+func TestVersion1RecordsStillLoad(t *testing.T) {
+	// A session saved by an earlier release, before the authentication
+	// instant existed: remember me, created and seen, an agent, one value.
+	v1 := []byte{formatV1, flagRemember}
+	v1 = appendUvarint(v1, 1700000000000)
+	v1 = appendUvarint(v1, 1700000005000)
+	v1 = appendString(v1, "agent")
+	v1 = appendString(v1, "203.0.113.9")
+	v1 = appendUvarint(v1, 1)
+	v1 = appendString(v1, "cart")
+	v1 = appendString(v1, "[1]")
+	v1 = appendUvarint(v1, 0)
+	st, err := decodeState(v1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.remember || st.created != 1700000000000 || st.auth != st.created*1000 || string(st.agent) != "agent" {
+		t.Fatalf("decoded %+v", st)
+	}
+	if v, ok := st.get("cart"); !ok || string(v) != "[1]" {
+		t.Fatalf("value %q, %t", v, ok)
+	}
+	again, err := decodeState(st.encode(nil))
+	if err != nil || again.auth != st.auth || len(again.values) != 1 {
+		t.Fatalf("re-encoded as version 2: %+v, %v", again, err)
+	}
+}
+
+func appendUvarint(b []byte, v uint64) []byte {
+	for v >= 0x80 {
+		b = append(b, byte(v)|0x80)
+		v >>= 7
+	}
+	return append(b, byte(v))
+}
