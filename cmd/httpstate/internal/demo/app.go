@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/httpstate/httpstate/cmd/httpstate/internal/storeurl"
@@ -96,6 +97,10 @@ type App struct {
 	templates map[string]*template.Template
 	assets    *assets
 	handler   http.Handler
+
+	// droppedFlashes counts flash messages not queued because the
+	// session held too many, or had no room left.
+	droppedFlashes atomic.Int64
 }
 
 // New builds the shop: it hashes the accounts' passwords, derives its keys

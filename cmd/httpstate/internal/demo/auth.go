@@ -1,6 +1,7 @@
 package demo
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -152,15 +153,24 @@ func (a *App) logout(w http.ResponseWriter, r *http.Request) {
 	redirect(w, r, "/")
 }
 
-// flash queues a message for the next page. A failure here means the
-// response has already started, a programming error worth a log line but
-// not a failed request.
+// flash queues a message for the next page. A message that does not fit
+// is dropped, counted and logged, and the request goes on: a client that
+// never follows the redirects that would show its messages (a script
+// posting in a loop) hits session.MaxFlashes, and its requests must still
+// work. Any other failure means the response has already started, a
+// programming error worth a warning but not a failed request.
 func (a *App) flash(r *http.Request, kind, msg string) {
 	s := session.FromContext(r.Context())
 	if s == nil {
 		return
 	}
-	if err := s.AddFlash(kind, msg); err != nil {
+	err := s.AddFlash(kind, msg)
+	switch {
+	case err == nil:
+	case errors.Is(err, session.ErrTooManyFlashes), errors.Is(err, session.ErrTooLarge):
+		n := a.droppedFlashes.Add(1)
+		a.log.InfoContext(r.Context(), "flash message dropped", "reason", err, "dropped_so_far", n)
+	default:
 		a.log.WarnContext(r.Context(), "flash message dropped", "err", err)
 	}
 }

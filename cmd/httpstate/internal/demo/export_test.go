@@ -23,3 +23,7 @@ const (
 	MaxAccountFailures  = maxAccountFailures
 	MaxNetworkFailures  = maxNetworkFailures
 )
+
+// DroppedFlashes returns how many flash messages did not fit in their
+// session.
+func (a *App) DroppedFlashes() int { return int(a.droppedFlashes.Load()) }

@@ -561,3 +561,34 @@ func TestTwoSessionsOfTheSameBrowserDoNotMix(t *testing.T) {
 		t.Fatal("bob sees alice's cart or name")
 	}
 }
+
+// TestAScriptThatNeverReadsItsMessagesStillWorks posts to the cart more
+// times than a session queues flash messages, never following the
+// redirects that would show them: every request works, the extra
+// messages are dropped and counted, and the cart counts every addition.
+func TestAScriptThatNeverReadsItsMessagesStillWorks(t *testing.T) {
+	s := newShop(t)
+	b := s.browser(t)
+	b.c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	n := session.MaxFlashes + 8
+	for i := range n {
+		p := b.post("/cart/add", url.Values{"sku": {"fortune"}, "return": {"/"}})
+		if p.status != http.StatusSeeOther {
+			t.Fatalf("addition %d: status %d; want 303", i+1, p.status)
+		}
+	}
+	if got := s.app.DroppedFlashes(); got != n-session.MaxFlashes {
+		t.Fatalf("%d flash messages dropped; want %d", got, n-session.MaxFlashes)
+	}
+	if !strings.Contains(s.logs.String(), `"msg":"flash message dropped"`) {
+		t.Error("dropped messages are not logged")
+	}
+	b.c.CheckRedirect = nil
+	p := b.get("/cart")
+	if got := strings.Count(p.body, `class="flash flash-success"`); got != session.MaxFlashes {
+		t.Errorf("the next page shows %d messages; want the %d queued", got, session.MaxFlashes)
+	}
+	if cartCount(p) != fmt.Sprint(n) {
+		t.Errorf("the cart holds %s; want %d", cartCount(p), n)
+	}
+}
