@@ -133,6 +133,7 @@ func (a *App) apiToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.log.InfoContext(r.Context(), "api login", "user", u.username)
+	a.noteIssued(pair.AccessToken)
 	writeTokens(w, pair)
 }
 
@@ -166,6 +167,7 @@ func (a *App) apiRefresh(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "Try again shortly.")
 		return
 	}
+	a.noteIssued(pair.AccessToken)
 	writeTokens(w, pair)
 }
 

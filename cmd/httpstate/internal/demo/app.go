@@ -98,6 +98,10 @@ type App struct {
 	assets    *assets
 	handler   http.Handler
 
+	// issued remembers the claims of the last access token issued to
+	// each user, for the "under the hood" page.
+	issued issuedTokens
+
 	// droppedFlashes counts flash messages not queued because the
 	// session held too many, or had no room left.
 	droppedFlashes atomic.Int64
@@ -232,6 +236,8 @@ func (a *App) routes() http.Handler {
 	pages.HandleFunc("POST /preferences", a.savePreferences)
 	pages.HandleFunc("POST /preferences/theme", a.toggleTheme)
 	pages.HandleFunc("POST /banner/dismiss", a.dismissBanner)
+	pages.HandleFunc("GET /under-the-hood", a.hoodPage)
+	pages.HandleFunc("POST /under-the-hood", a.hoodPage)
 	pages.HandleFunc("/", a.notFound)
 
 	mux := http.NewServeMux()

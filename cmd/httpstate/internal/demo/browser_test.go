@@ -9,9 +9,9 @@ package demo_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"image/png"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -593,6 +594,19 @@ func TestBrowserScreenshots(t *testing.T) {
 		}
 	}()
 
+	var apiToken string
+	// setPrefs saves a theme and a language on the preferences page.
+	setPrefs := func(theme, lang string) {
+		b.open(shop.base + "/preferences")
+		if err := chromedp.Do(b.ctx,
+			chromedp.Click(chromedp.CSS(`#prefs-form input[name=theme][value=`+theme+`]`)),
+			chromedp.SetValue(chromedp.ID("lang"), lang),
+		); err != nil {
+			t.Fatal(err)
+		}
+		b.submit("#save-prefs")
+	}
+
 	shots := []struct {
 		name          string
 		width, height int64
@@ -618,10 +632,15 @@ func TestBrowserScreenshots(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			io.Copy(io.Discard, resp.Body)
+			var pair struct {
+				AccessToken string `json:"access_token"`
+			}
+			json.NewDecoder(resp.Body).Decode(&pair)
 			resp.Body.Close()
+			apiToken = pair.AccessToken
 			b.open(shop.base + "/devices")
 		}},
+		{"hood", 1280, 900, false, func() { b.open(shop.base + "/under-the-hood") }},
 		{"preferences", 1280, 900, false, func() { b.open(shop.base + "/preferences") }},
 		{"home-dark", 1280, 900, false, func() {
 			b.open(shop.base + "/preferences")
@@ -630,6 +649,23 @@ func TestBrowserScreenshots(t *testing.T) {
 			b.open(shop.base + "/")
 		}},
 		{"devices-dark", 1280, 900, false, func() { b.open(shop.base + "/devices") }},
+		{"hood-dark", 1280, 900, false, func() { b.open(shop.base + "/under-the-hood") }},
+		{"hood-fr-dark", 1280, 900, false, func() { setPrefs("dark", "fr"); b.open(shop.base + "/under-the-hood") }},
+		{"home-fr-dark", 1280, 900, false, func() { b.open(shop.base + "/") }},
+		{"devices-fr-dark", 1280, 900, false, func() { b.open(shop.base + "/devices") }},
+		{"hood-fr", 1280, 900, false, func() { setPrefs("light", "fr"); b.open(shop.base + "/under-the-hood") }},
+		{"home-fr", 1280, 900, false, func() { b.open(shop.base + "/") }},
+		{"cart-fr", 1280, 900, false, func() { b.open(shop.base + "/cart") }},
+		{"home-de", 1280, 900, false, func() { setPrefs("light", "de"); b.open(shop.base + "/") }},
+		{"hood-decoded", 1280, 900, false, func() {
+			setPrefs("light", "en")
+			b.open(shop.base + "/under-the-hood")
+			if err := chromedp.Do(b.ctx, chromedp.SetValue(chromedp.ID("token-input"), apiToken)); err != nil {
+				t.Fatal(err)
+			}
+			b.submit("#decode-token")
+		}},
+		{"phone-hood", 390, 844, true, func() { b.open(shop.base + "/under-the-hood") }},
 		{"phone-home", 390, 844, true, func() { b.open(shop.base + "/") }},
 		{"phone-cart", 390, 844, true, func() { b.open(shop.base + "/cart") }},
 		{"phone-devices", 390, 844, true, func() { b.open(shop.base + "/devices") }},
@@ -664,6 +700,15 @@ func TestBrowserScreenshots(t *testing.T) {
 		// Nothing may stick out sideways, the usual failure on phones.
 		if scroll := eval[int](b, "document.documentElement.scrollWidth"); int64(scroll) > s.width {
 			t.Errorf("%s: the page is %dpx wide in a %dpx viewport", s.name, scroll, s.width)
+		}
+		// On a desktop the header is one line, in every language: the
+		// navigation and the account controls sit beside the brand, not
+		// under it.
+		if !s.mobile && !eval[bool](b, `(() => {
+			const brand = document.querySelector(".brand").getBoundingClientRect();
+			return [".nav", ".who"].every(sel => document.querySelector(sel).getBoundingClientRect().top < brand.bottom);
+		})()`) {
+			t.Errorf("%s: the header wraps onto a second line at %dpx", s.name, s.width)
 		}
 		if err := os.WriteFile(filepath.Join(dir, s.name+".png"), img, 0o644); err != nil {
 			t.Fatal(err)
@@ -723,5 +768,101 @@ func TestBrowserTwoShopsOnOneHost(t *testing.T) {
 		if !names[want] {
 			t.Errorf("the browser has no %s cookie; it has %v", want, names)
 		}
+	}
+}
+
+// hoodCard is a cookie as the "under the hood" page lists it.
+type hoodCard struct {
+	Name, Secure, HTTPOnly, SameSite, Persistent string
+}
+
+func (c *chrome) hoodCards() []hoodCard {
+	c.t.Helper()
+	return eval[[]hoodCard](c, `[...document.querySelectorAll("#cookies li[data-name]")].map(e => ({
+		Name: e.dataset.name, Secure: e.dataset.secure || "", HTTPOnly: e.dataset.httponly || "",
+		SameSite: e.dataset.samesite || "", Persistent: e.dataset.persistent || ""}))`)
+}
+
+// TestBrowserUnderTheHoodListsExactlyTheBrowsersCookies compares the page
+// with Chromium's own cookie store: the same cookies, with the attributes
+// the browser actually kept; never the session token itself; and a page
+// that follows the cart.
+func TestBrowserUnderTheHoodListsExactlyTheBrowsersCookies(t *testing.T) {
+	shop := startLiveShop(t, nil)
+	b := startChrome(t, t.TempDir())
+	compare := func(when string) []hoodCard {
+		t.Helper()
+		b.open(shop.base + "/under-the-hood")
+		cards := b.hoodCards()
+		held := b.cookies(shop.base)
+		var listed, kept []string
+		for _, c := range cards {
+			listed = append(listed, c.Name)
+			ck := held[c.Name]
+			if ck == nil || c.Secure == "" {
+				continue
+			}
+			browser := hoodCard{c.Name, fmt.Sprint(ck.Secure), fmt.Sprint(ck.HTTPOnly), string(ck.SameSite), fmt.Sprint(!ck.Session)}
+			if c != browser {
+				t.Errorf("%s: the page says %+v; the browser keeps %+v", when, c, browser)
+			}
+		}
+		for name := range held {
+			kept = append(kept, name)
+		}
+		slices.Sort(listed)
+		slices.Sort(kept)
+		if !slices.Equal(listed, kept) {
+			t.Errorf("%s: the page lists %q; the browser holds %q", when, listed, kept)
+		}
+		if s := held["__Host-session"]; s != nil && strings.Contains(eval[string](b, "document.documentElement.outerHTML"), s.Value) {
+			t.Errorf("%s: the page contains the session token", when)
+		}
+		return cards
+	}
+
+	if cards := compare("a new visitor"); len(cards) != 0 || !b.has("#no-cookies") || !b.has("#no-session") {
+		t.Fatalf("a new visitor's page lists %v", cards)
+	}
+	b.login(shop.base, "alice", "correct horse", true)
+	b.addToCart("macadamia")
+	if err := chromedp.Do(b.ctx, chromedp.Click(chromedp.CSS("#theme-toggle button"))); err != nil {
+		t.Fatal(err)
+	}
+	b.waitFor(`document.cookie.includes("__Host-theme=")`)
+	// A cookie another app on this host set: browsers share cookies
+	// across ports.
+	if _, err := chromedp.Call(b.ctx, network.SetCookie, network.SetCookieParams{Name: "other-app", Value: "its-own-secret", URL: shop.base + "/"}); err != nil {
+		t.Fatal(err)
+	}
+	cards := compare("logged in, remembered, with a theme")
+	if len(cards) != 4 {
+		t.Fatalf("want the session, preferences, theme and the other app's cookie; the page lists %v", cards)
+	}
+	if strings.Contains(b.text("#hood-browser"), "its-own-secret") {
+		t.Error("the page shows another app's cookie value")
+	}
+	// Page scripts read exactly what the page says they can.
+	for _, c := range cards {
+		readable := strings.Contains(eval[string](b, "document.cookie"), c.Name+"=")
+		if c.HTTPOnly != "" && readable != (c.HTTPOnly == "false") {
+			t.Errorf("%s: HttpOnly %s on the page, readable by scripts %v", c.Name, c.HTTPOnly, readable)
+		}
+	}
+
+	cart := b.text(`#session-values tr[data-key="cart"] pre`)
+	if !strings.Contains(cart, `"macadamia": 1`) {
+		t.Fatalf("the server's cart: %q", cart)
+	}
+	b.open(shop.base + "/")
+	b.addToCart("fortune")
+	compare("after adding to the cart")
+	if now := b.text(`#session-values tr[data-key="cart"] pre`); now == cart || !strings.Contains(now, `"fortune": 1`) {
+		t.Fatalf("the page did not follow the cart: %q then %q", cart, now)
+	}
+	b.submit("#logout")
+	compare("after logout")
+	if b.has(`#session-values tr[data-key="cart"]`) {
+		t.Error("after logout the server still shows a cart")
 	}
 }

@@ -2,6 +2,7 @@ package demo
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"net/url"
@@ -268,6 +269,38 @@ func TestTranslationsAreComplete(t *testing.T) {
 		"This form was sent from another site, so it was refused. Nothing was changed.",
 		"Service unavailable", "Session storage did not answer. Please try again in a moment.",
 		"Something went wrong", "Please try again.", "just now", "%d min ago", "%d h ago", "%d days ago",
+		// The "under the hood" page.
+		"Under the hood",
+		"Not this shop's",
+		"This shop does not set this cookie. Browsers share a host's cookies across all its ports, so another site on this host may have set it; its value is not shown.",
+		"No: HttpOnly keeps it from page scripts.",
+		"Yes: page scripts can read it (app.js reads the theme).",
+		"Opaque session token",
+		"its value is never shown",
+		"Not a token this shop could have issued: the server ignores it.",
+		"43 random characters (256 bits) that mean nothing by themselves. The server never stores them, only their SHA-256, which is the key of the session record on the server.",
+		"43 random characters (256 bits) that name no live session on this server: it ended, or another server issued it.",
+		"Persistent (remember me), moved forward as you use the site, until about",
+		"Session cookie: the browser deletes it when it closes.",
+		"Persistent: a year after the preferences were last saved.",
+		"Unreadable",
+		"It does not open with this server's keys (changed, expired, or from another server), so the server ignores it.",
+		"Sealed",
+		"only the server can read this",
+		"Encrypted and authenticated with a key only the server has: the browser holds it but can neither read nor change it. Shown here as the server decrypts it.",
+		"Persistent, a year after the preferences were last saved: until",
+		"Signed",
+		"readable by anyone, changeable by no one",
+		"In clear text with a signature: anyone can read it, page scripts included, but a changed value fails the server's check.",
+		"The token you pasted",
+		"That is far longer than any access token; nothing was decoded.",
+		"Not an access token: a JWT is three base64url parts separated by dots, the first two JSON objects.",
+		"Valid: this API accepts it until %s, whatever happens to the sign-in that got it.",
+		"Expired at %s: the API refuses it, whatever its signature.",
+		"This API would refuse it: its signature, issuer or audience does not check out. Anyone can still read what it says.",
+		"The last access token this server issued to you",
+		"Valid until %s, even if you revoke the API client meanwhile.",
+		"Expired at %s.",
 	} {
 		used[m] = true
 	}
@@ -328,6 +361,27 @@ func FuzzChallengeParam(f *testing.F) {
 	f.Fuzz(func(t *testing.T, c string) {
 		if v := challengeParam(c, "error"); len(v) > len(c) {
 			t.Fatalf("challengeParam(%q) = %q, longer than the header", c, v)
+		}
+	})
+}
+
+// FuzzDecodeToken checks that anything pasted in the "under the hood"
+// page's box decodes to JSON objects or is refused, without panicking.
+func FuzzDecodeToken(f *testing.F) {
+	for _, s := range []string{"a.b.c", "e30.e30.", "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJib2IiLCJleHAiOjF9.sig", "e30=.e30=.x", "bnVsbA.bnVsbA.x", "e30.e30e30.x", "..", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, tok string) {
+		d, err := decodeToken(tok)
+		if err != nil {
+			return
+		}
+		var header, claims map[string]any
+		if json.Unmarshal(d.Header, &header) != nil || json.Unmarshal(d.Claims, &claims) != nil {
+			t.Fatalf("decodeToken(%q) accepted a part that is not a JSON object", tok)
+		}
+		if !d.Expiry.IsZero() && d.Expiry.Year() > 40000 {
+			t.Fatalf("decodeToken(%q): an expiry of %v", tok, d.Expiry)
 		}
 	})
 }

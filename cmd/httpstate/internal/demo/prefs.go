@@ -15,6 +15,10 @@ type preferences struct {
 	Theme           string `json:"t,omitempty"` // "", "light" or "dark"; "" follows the system
 	Lang            string `json:"l,omitempty"` // a supported language code
 	BannerDismissed bool   `json:"b,omitempty"`
+	// Saved is when the cookie was last set (Unix seconds), so that the
+	// "under the hood" page can say when it expires: the browser does
+	// not tell the server.
+	Saved int64 `json:"at,omitempty"`
 }
 
 // prefsMaxAge is how long preferences last without a change.
@@ -84,6 +88,7 @@ func (a *App) prefsFor(r *http.Request) preferences {
 
 // savePrefs sets both preference cookies.
 func (a *App) savePrefs(w http.ResponseWriter, p preferences) error {
+	p.Saved = a.now().Unix()
 	if err := a.prefs.Set(w, p); err != nil {
 		return err
 	}

@@ -24,7 +24,7 @@ var templateFS embed.FS
 var staticFS embed.FS
 
 // pages are the templates, each parsed together with the layout.
-var pageNames = []string{"home", "cart", "login", "devices", "password", "preferences", "error"}
+var pageNames = []string{"home", "cart", "login", "devices", "password", "preferences", "hood", "error"}
 
 func parseTemplates() (map[string]*template.Template, error) {
 	out := make(map[string]*template.Template, len(pageNames))
