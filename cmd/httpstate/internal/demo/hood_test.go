@@ -46,7 +46,7 @@ func TestUnderTheHoodShowsWhatEachSideHolds(t *testing.T) {
 	for _, want := range []string{
 		"Opaque session token", "only the server can read this", "readable by anyone, changeable by no one",
 		`&#34;t&#34;: &#34;dark&#34;`, // the sealed preferences, decrypted
-		`&#34;dark&#34;`,             // the signed theme
+		`&#34;dark&#34;`,              // the signed theme
 		"This shop does not set this cookie",
 		"Secure · HttpOnly · SameSite=Lax · Path=/", "Secure · SameSite=Lax · Path=/",
 		"Persistent (remember me), moved forward as you use the site, until about",
