@@ -27,20 +27,24 @@ type cookieView struct {
 
 	Ours       bool   // one of the cookies this shop sets
 	Attributes string // "Secure · HttpOnly · SameSite=Lax · Path=/"
-	// The same, for tests to compare with what the browser reports.
+	Scripts    string // whether page scripts can read it
+
+	// The attributes again, for tests to compare with what the browser
+	// reports.
 	Secure, HTTPOnly, Persistent bool
 	SameSite                     string
-	Lifetime                     string // "Session cookie: …" or "Persistent…, until"
-	// Until ends Lifetime with a date, if known (stamp, and RFC 3339 for
-	// the page's script to show in local time).
-	Until, UntilISO string
-	Scripts         string // whether page scripts can read it
-	Kind            string // token, sealed, signed, unreadable, foreign: a CSS class
-	KindLabel       string
-	Badge           string // "only the server can read this"...
-	What            string // one sentence on what the value is
-	Content         string // the decoded content of a sealed or signed value
-	Hash            string // the start of the SHA-256 of a session token
+
+	// Lifetime is "Session cookie: …" or "Persistent…, until", ended by
+	// the date Until if known (stamp, and RFC 3339 for the page's script
+	// to show in local time).
+	Lifetime, Until, UntilISO string
+
+	Kind      string // token, sealed, signed, unreadable, foreign: a CSS class
+	KindLabel string
+	Badge     string // "only the server can read this"...
+	What      string // one sentence on what the value is
+	Content   string // the decoded content of a sealed or signed value
+	Hash      string // the start of the SHA-256 of a session token
 }
 
 // sessionView is the session record, as the page describes it.
