@@ -291,3 +291,22 @@ func TestAPIErrorsAreJSON(t *testing.T) {
 		t.Errorf("revoke: %d %q", p.status, p.header.Get("Content-Type"))
 	}
 }
+
+// TestAnAccessTokenOutlivesItsRevokedSignIn checks what the README and
+// the "under the hood" page say: revoking a sign-in stops its refreshes,
+// but an access token already issued works until it expires.
+func TestAnAccessTokenOutlivesItsRevokedSignIn(t *testing.T) {
+	s := newShop(t)
+	c := s.browser(t)
+	_, body, _ := c.api("POST", "/api/token", "application/json", tokenRequest("alice", "correct horse"), "")
+	access, refresh := body["access_token"].(string), body["refresh_token"].(string)
+	if status, _, _ := c.api("POST", "/api/token/revoke", "application/json", `{"refresh_token":"`+refresh+`"}`, ""); status != 200 {
+		t.Fatalf("revoke: %d", status)
+	}
+	if status, _, _ := c.api("POST", "/api/token/refresh", "application/json", `{"refresh_token":"`+refresh+`"}`, ""); status != 400 {
+		t.Fatalf("a revoked sign-in still refreshes: %d", status)
+	}
+	if status, me, _ := c.api("GET", "/api/me", "", "", access); status != 200 || me["user"] != "alice" {
+		t.Fatalf("the access token stopped working at revocation (%d); the documentation says it lasts until it expires", status)
+	}
+}
