@@ -22,7 +22,7 @@ func TestDescribe(t *testing.T) {
 		"Go-http-client/1.1":       "Go HTTP client 1",
 		"":                         "Unknown browser",
 		"SomeBot/2.0 (+https://x)": "SomeBot/2.0",
-		// Found by FuzzDescribe: dropping the invalid bytes used to leave
+		// Found by FuzzDescribeAgent: dropping the invalid bytes used to leave
 		// a lone no-break space as the label.
 		"\xd0\u00a0\xa0":                    "Unknown browser",
 		"\u202eBot\u200b/1\tx":              "Bot/1",
@@ -35,9 +35,9 @@ func TestDescribe(t *testing.T) {
 	}
 }
 
-// FuzzDescribe checks that any User-Agent, which the client chooses,
+// FuzzDescribeAgent checks that any User-Agent, which the client chooses,
 // yields a short, valid, printable label.
-func FuzzDescribe(f *testing.F) {
+func FuzzDescribeAgent(f *testing.F) {
 	for _, s := range []string{"", "curl/8", "Chrome/", "Edg/999999999999999999999", "Version/ Mac OS X", "\xff\xfe", "\xd0\u00a0\xa0", "\u202eevil", strings.Repeat("x", 300)} {
 		f.Add(s)
 	}
