@@ -83,6 +83,9 @@ func (a *App) hoodPage(w http.ResponseWriter, r *http.Request) {
 	info := s.Info()
 	p := a.newPage(r, "Under the hood", "hood")
 	var pasted *tokenView
+	// The paste box posts rather than gets, though it changes nothing:
+	// an access token must never travel in a URL, where logs, history
+	// and Referer headers keep it.
 	if r.Method == http.MethodPost {
 		pasted = a.decodePasted(r, p)
 	}
