@@ -125,8 +125,9 @@ NAME_tokens or under the prefix PREFIXtokens:.
 
 Passwords, and parameters whose names say they hold a secret (any name
 with pass, pwd, secret, token, auth or credential in it, and API, access,
-private or session keys), are shown as xxxxx wherever a URL is printed:
-the banner, logs, stats and error messages.
+private or session keys), and the password of a URL given as a
+parameter (an emulator's endpoint), are shown as xxxxx wherever a URL is
+printed: the banner, logs, stats and error messages.
 `,
 }
 

@@ -41,13 +41,54 @@ func redactQuery(rawQuery string) string {
 		if err != nil {
 			key = k
 		}
-		if secretParam(key) {
-			if hasValue {
-				parts[i] = k + "=" + mask
+		switch {
+		case !hasValue:
+		case secretParam(key):
+			parts[i] = k + "=" + mask
+		default:
+			// A parameter that is itself a URL, such as an emulator's
+			// endpoint, can carry a password of its own.
+			_, v, _ := strings.Cut(p, "=")
+			if nested, ok := nestedPassword(v); ok {
+				parts[i] = k + "=" + strings.ReplaceAll(v, nested, mask)
 			}
 		}
 	}
 	return strings.Join(parts, "&")
+}
+
+// nestedPassword returns the password of a URL given as a query value,
+// as it is written there (escaped or not).
+func nestedPassword(value string) (string, bool) {
+	for _, v := range []string{value, unescapeOr(value)} {
+		_, rest, ok := strings.Cut(v, "://")
+		if !ok {
+			continue
+		}
+		// The last "@" rather than the end of the authority: a password
+		// with an unescaped "/" would otherwise hide; masking a path with
+		// it is the safe mistake.
+		at := strings.LastIndex(rest, "@")
+		if at < 0 {
+			continue
+		}
+		if _, pass, ok := strings.Cut(rest[:at], ":"); ok && pass != "" {
+			if strings.Contains(value, pass) {
+				return pass, true
+			}
+			if esc := url.QueryEscape(pass); strings.Contains(value, esc) {
+				return esc, true
+			}
+		}
+	}
+	return "", false
+}
+
+func unescapeOr(s string) string {
+	if u, err := url.QueryUnescape(s); err == nil {
+		return u
+	}
+	return s
 }
 
 // keywordSecret finds "name=value" pairs with a secret name in text that
@@ -141,6 +182,8 @@ func secretsOf(rawURL string) []string {
 		k, v, ok := strings.Cut(p, "=")
 		if key, err := url.QueryUnescape(k); ok && (secretParam(k) || err == nil && secretParam(key)) {
 			add(v)
+		} else if nested, ok := nestedPassword(v); ok {
+			add(nested)
 		}
 	}
 	// The password of the user information, also from a URL that does
