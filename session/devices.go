@@ -191,9 +191,6 @@ func (m *Manager) RevokeAll(ctx context.Context, userID, except string) (n int, 
 	return n, nil
 }
 
-// maxHops bounds how many renewals end and reauthenticate follow.
-const maxHops = 16
-
 // end turns the session under id into a tombstone, following renewals to
 // the record the session lives in now. With a non-empty user the session
 // must be user's: ErrNotFound otherwise. It reports whether it ended a
