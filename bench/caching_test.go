@@ -296,6 +296,8 @@ var cachingStores = []struct {
 	{"httpstate-mysql", false, func(b *testing.B) (cacheStore, bool) { return httpstateCache{httpstateMySQL(b)}, true }},
 	{"httpstate-sqlite", false, func(b *testing.B) (cacheStore, bool) { return httpstateCache{httpstateSQLite(b)}, true }},
 	{"httpstate-memcached", false, func(b *testing.B) (cacheStore, bool) { return httpstateCache{httpstateMemcached(b)}, false }},
+	// Against dynalite, an emulator (see httpstateDynamoDB).
+	{"httpstate-dynamodb", false, func(b *testing.B) (cacheStore, bool) { return httpstateCache{httpstateDynamoDB(b)}, true }},
 }
 
 // BenchmarkSessionCaching runs the session-caching workload on every

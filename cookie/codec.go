@@ -1,14 +1,18 @@
 package cookie
 
 import (
+	"context"
 	"crypto/hkdf"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/httpstate/httpstate/observe"
 )
 
 // Sentinel errors. Every error from building, encoding or decoding a
@@ -81,14 +85,10 @@ const keyIDInfo = "httpstate/cookie v1 key id"
 // one-byte name and "=". Decoders refuse longer input before doing work.
 const maxValueLen = MaxSize - 2
 
-// version is the first byte of every encoded value, so the format can
-// change without misreading old cookies.
+// version is the first byte of a signed value's trailer, so the format can
+// change without misreading old cookies. Sealed values have their own
+// versions, sealV1 and sealV2.
 const version = 1
-
-// b64 is the cookie-safe alphabet. Strict rejects non-zero trailing bits,
-// so each byte string has exactly one encoding and a changed character
-// can never decode to the same bytes.
-var b64 = base64.RawURLEncoding.Strict()
 
 type derivedKey struct {
 	id  [keyIDSize]byte
@@ -161,4 +161,84 @@ func checkEncodedSize(name string, valueLen int) error {
 // would let two different strings decode to one value.
 func noLineBreaks(s string) bool {
 	return strings.IndexByte(s, '\n') < 0 && strings.IndexByte(s, '\r') < 0
+}
+
+// scratchSize fits everything one Encode writes before its string: the
+// sealed bytes, the associated data and the base64 text. Name and text
+// together fit in MaxSize, so that is at most 7/4 of MaxSize plus a
+// header.
+const scratchSize = 2 * MaxSize
+
+// nonceBatch is how many random bytes a scratch space draws from
+// crypto/rand at a time, for 32 nonces: one call per 32 values instead of
+// one per value.
+const nonceBatch = 32 * sealV2Nonce
+
+// scratch is working space for one Encode at a time.
+type scratch struct {
+	buf [scratchSize]byte
+
+	// nonces holds random bytes not yet used; left counts them, from
+	// the end. Each byte is handed out once: a scratch has one user at a
+	// time, and a nonce is taken before it is used.
+	nonces [nonceBatch]byte
+	left   int
+}
+
+// nonce fills dst with fresh random bytes.
+func (sc *scratch) nonce(dst []byte) {
+	if sc.left < len(dst) {
+		_, _ = rand.Read(sc.nonces[:]) // never fails; crashes the program instead
+		sc.left = len(sc.nonces)
+	}
+	copy(dst, sc.nonces[len(sc.nonces)-sc.left:])
+	sc.left -= len(dst)
+}
+
+// buffers is a pool of scratch space, so that an Encode allocates only the
+// string it returns.
+type buffers struct{ p sync.Pool }
+
+func (b *buffers) get() *scratch {
+	if sc, _ := b.p.Get().(*scratch); sc != nil {
+		return sc
+	}
+	return new(scratch)
+}
+
+func (b *buffers) put(sc *scratch) { b.p.Put(sc) }
+
+// verdict is how one decode ended, in the terms of observe.CookieDecode.
+type verdict uint8
+
+const (
+	verdictOK         verdict = iota // authentic, current key
+	verdictStale                     // authentic, older key
+	verdictExpired                   // authentic, past its expiry
+	verdictUnknownKey                // names no configured key
+	verdictForged                    // fails authentication: tampered, or made for another name
+	verdictMalformed                 // not a value of this codec's format
+)
+
+// report sends the CookieDecode event for v to o. The event holds the
+// codec kind and the verdict only: never the value, the payload, the
+// cookie's name or a key ID. Codec.Decode has no context, so the event
+// carries context.Background(): a tracing observer sees no parent span.
+func (v verdict) report(o observe.Observer, op string) {
+	e := observe.Event{Kind: observe.CookieDecode, Op: op}
+	switch v {
+	case verdictOK:
+		e.Outcome = observe.OK
+	case verdictStale:
+		e.Outcome = observe.Stale
+	case verdictExpired:
+		e.Outcome = observe.Expired
+	case verdictUnknownKey:
+		e.Outcome, e.Reason = observe.Rejected, "unknown_key"
+	case verdictForged:
+		e.Outcome, e.Reason = observe.Rejected, "forged"
+	default:
+		e.Outcome, e.Reason = observe.Rejected, "malformed"
+	}
+	o.Observe(context.Background(), e)
 }

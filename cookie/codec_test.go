@@ -35,6 +35,16 @@ var codecKinds = []codecKind{
 		}
 		return s, nil
 	}},
+	// A Sealer as it is on a CPU without AES instructions: it writes
+	// version 1, so every property is checked for both sealed formats.
+	{"sealer-v1", func(secrets ...[]byte) (Codec, error) {
+		s, err := NewSealer(secrets...)
+		if err != nil {
+			return nil, err
+		}
+		s.format = sealV1
+		return s, nil
+	}},
 }
 
 func mustCodec(t testing.TB, k codecKind, secrets ...[]byte) Codec {
@@ -463,9 +473,10 @@ func TestZeroCodecsFailWithoutPanicking(t *testing.T) {
 	}
 }
 
-// TestKnownValues decodes values made by an earlier build, so a change to
+// TestKnownValues decodes values made by earlier builds, so a change to
 // the wire format or key derivation cannot silently log every user out
-// of their cookies.
+// of their cookies. Sealed values of both formats open whichever format
+// the Sealer writes.
 func TestKnownValues(t *testing.T) {
 	at := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 	for _, tt := range []struct {
@@ -473,6 +484,9 @@ func TestKnownValues(t *testing.T) {
 		value string
 	}{
 		{codecKinds[0], knownSealed},
+		{codecKinds[0], knownSealedV2},
+		{codecKinds[2], knownSealed},
+		{codecKinds[2], knownSealedV2},
 		{codecKinds[1], knownSigned},
 	} {
 		c := mustCodec(t, tt.kind, testSecret(2), testSecret(1))
@@ -489,11 +503,13 @@ func TestKnownValues(t *testing.T) {
 }
 
 // Values made with testSecret(1) for "__Host-prefs" at 2030-01-01 with a
-// 30-day ttl.
+// 30-day ttl: knownSealed in sealed format version 1 (XChaCha20-Poly1305),
+// knownSealedV2 in version 2 (AES-256-GCM under the day's key).
 const (
-	knownPayload = `{"theme":"dark","lang":"fr"}`
-	knownSealed  = "AcnZU1Gbwr20h3jTf67RAef1bjXLeFbqdQSHg3OHGz-SZJYojinXn4O7aMmBTxY5T2DxlzWbJpk-Z5NOqOxlO-Tmu3GKiG77rs3ghiiMXDdA"
-	knownSigned  = "eyJ0aGVtZSI6ImRhcmsiLCJsYW5nIjoiZnIifQ.AcnZU1EAAAAAcQNlgJUvP4eUko38gl0oWekLaub4kt4Zt0gFZNFCeLLDalb_"
+	knownPayload  = `{"theme":"dark","lang":"fr"}`
+	knownSealed   = "AcnZU1Gbwr20h3jTf67RAef1bjXLeFbqdQSHg3OHGz-SZJYojinXn4O7aMmBTxY5T2DxlzWbJpk-Z5NOqOxlO-Tmu3GKiG77rs3ghiiMXDdA"
+	knownSealedV2 = "AsnZU1EAAFWbz9tSCiWmuPdAERGhyaQVC7TN2dynThe9_UemmHeSZ0Ic0V8mHWssNi5bplWvQdgNNrPNcoC_X1jfhBipSnVG8A"
+	knownSigned   = "eyJ0aGVtZSI6ImRhcmsiLCJsYW5nIjoiZnIifQ.AcnZU1EAAAAAcQNlgJUvP4eUko38gl0oWekLaub4kt4Zt0gFZNFCeLLDalb_"
 )
 
 func TestConcurrentUse(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"testing"
 	"time"
 )
@@ -26,44 +27,58 @@ func decodeError(t *testing.T, payload []byte, err error) {
 
 // fuzzCodec checks a Codec against untrusted (name, value) pairs: Decode
 // never panics, fails only with the documented sentinels, and accepts
-// nothing but the one genuine value known, which seeds the fuzzer (values
+// nothing but the genuine values known, which seed the fuzzer (values
 // made at run time cannot: each fuzzing process would seal its own); and
-// any (name, payload) pair round-trips through Encode and Decode.
-func fuzzCodec(f *testing.F, c Codec, known string) {
-	f.Add("__Host-prefs", known)
-	f.Add("__Host-prefs", known[:len(known)-1])
-	f.Add("__Host-pref", known)
+// any (name, payload) pair round-trips through Encode and Decode, with c
+// and with each of others, which share its keys.
+func fuzzCodec(f *testing.F, c Codec, others []Codec, known ...string) {
+	for _, k := range known {
+		f.Add("__Host-prefs", k)
+		f.Add("__Host-prefs", k[:len(k)-1])
+		f.Add("__Host-pref", k)
+	}
 	f.Add("", "")
 	f.Add("n", ".")
 	f.Fuzz(func(t *testing.T, name, value string) {
 		payload, _, err := c.Decode(name, value)
 		if err != nil {
 			decodeError(t, payload, err)
-		} else if name != "__Host-prefs" || value != known || string(payload) != knownPayload {
+		} else if name != "__Host-prefs" || !slices.Contains(known, value) || string(payload) != knownPayload {
 			t.Fatalf("Decode(%q, %q) accepted a value it never made: %q", name, value, payload)
 		}
 
-		v, err := c.Encode(name, []byte(value), time.Hour)
-		if errors.Is(err, ErrTooLarge) {
-			return
-		}
-		if err != nil {
-			t.Fatalf("Encode(%q): %v", name, err)
-		}
-		got, stale, err := c.Decode(name, v)
-		if err != nil || stale || !bytes.Equal(got, []byte(value)) {
-			t.Fatalf("round trip of %q under %q: %q, stale %v, %v", value, name, got, stale, err)
+		for _, enc := range append([]Codec{c}, others...) {
+			v, err := enc.Encode(name, []byte(value), time.Hour)
+			if errors.Is(err, ErrTooLarge) {
+				return
+			}
+			if err != nil {
+				t.Fatalf("Encode(%q): %v", name, err)
+			}
+			got, stale, err := c.Decode(name, v)
+			if err != nil || stale || !bytes.Equal(got, []byte(value)) {
+				t.Fatalf("round trip of %q under %q: %q, stale %v, %v", value, name, got, stale, err)
+			}
 		}
 	})
 }
 
+// FuzzSealerDecode opens untrusted values with a Sealer that writes the
+// current format, and round-trips payloads through both formats.
 func FuzzSealerDecode(f *testing.F) {
 	s, err := NewSealer(testSecret(2), testSecret(1))
 	if err != nil {
 		f.Fatal(err)
 	}
 	s.now = func() time.Time { return fuzzNow }
-	fuzzCodec(f, s, knownSealed)
+	s.format = sealV2
+	v1, err := NewSealer(testSecret(2), testSecret(1))
+	if err != nil {
+		f.Fatal(err)
+	}
+	v1.now = s.now
+	v1.format = sealV1
+	fuzzCodec(f, s, []Codec{v1}, knownSealed, knownSealedV2)
 }
 
 func FuzzSignerDecode(f *testing.F) {
@@ -72,7 +87,7 @@ func FuzzSignerDecode(f *testing.F) {
 		f.Fatal(err)
 	}
 	s.now = func() time.Time { return fuzzNow }
-	fuzzCodec(f, s, knownSigned)
+	fuzzCodec(f, s, nil, knownSigned)
 }
 
 // FuzzValueGet feeds whole Cookie headers to Value.Get, which parses them

@@ -7,6 +7,8 @@ import (
 	"hash"
 	"sync"
 	"time"
+
+	"github.com/httpstate/httpstate/observe"
 )
 
 const (
@@ -23,8 +25,13 @@ const (
 // nobody may change. Use a Sealer for anything a user should not see. It
 // is safe for concurrent use; build one at start-up with NewSigner.
 type Signer struct {
+	// Observer, if not nil, sees an observe.CookieDecode event with Op
+	// "signed" for every Decode. Set it before the Signer is first used.
+	Observer observe.Observer
+
 	keys []signKey
 	now  func() time.Time
+	bufs buffers
 }
 
 type signKey struct {
@@ -78,33 +85,41 @@ func (s *Signer) Encode(name string, payload []byte, ttl time.Duration) (string,
 	copy(trailer[1:], k.id[:])
 	binary.BigEndian.PutUint64(trailer[1+keyIDSize:], exp)
 	k.sum(trailer[signSigned:], trailer[:signSigned], name, payload)
-	out := make([]byte, pLen+signMinLen)
-	b64.Encode(out, payload)
+	sc := s.bufs.get()
+	out := sc.buf[:pLen+signMinLen]
+	encodeB64(out, payload)
 	out[pLen] = '.'
-	b64.Encode(out[pLen+1:], trailer[:])
-	return string(out), nil
+	encodeB64(out[pLen+1:], trailer[:])
+	v := string(out)
+	s.bufs.put(sc)
+	return v, nil
 }
 
 // Decode verifies a value signed by Encode under the same name, with any
 // of the Signer's keys. See Codec for what it returns.
 func (s *Signer) Decode(name, value string) (payload []byte, stale bool, err error) {
-	if len(value) > maxValueLen || len(value) < signMinLen || value[len(value)-signMinLen] != '.' {
-		return nil, false, errorf(ErrInvalid, name, "not a signed value")
+	payload, v, err := s.decode(name, value)
+	if s.Observer != nil {
+		v.report(s.Observer, "signed")
+	}
+	return payload, v == verdictStale, err
+}
+
+func (s *Signer) decode(name, value string) ([]byte, verdict, error) {
+	if len(value) > maxValueLen || len(value) < signMinLen || value[len(value)-signMinLen] != '.' || !noLineBreaks(value) {
+		return nil, verdictMalformed, errorf(ErrInvalid, name, "not a signed value")
 	}
 	enc, encTrailer := value[:len(value)-signMinLen], value[len(value)-signB64:]
-	if !noLineBreaks(enc) || !noLineBreaks(encTrailer) {
-		return nil, false, errorf(ErrInvalid, name, "not a signed value")
-	}
 	var trailer [signTrailer]byte
-	if n, err := b64.Decode(trailer[:], []byte(encTrailer)); err != nil || n != signTrailer {
-		return nil, false, errorf(ErrInvalid, name, "not a signed value")
+	if !decodeB64(trailer[:], encTrailer) {
+		return nil, verdictMalformed, errorf(ErrInvalid, name, "not a signed value")
 	}
-	payload = make([]byte, b64.DecodedLen(len(enc)))
-	if n, err := b64.Decode(payload, []byte(enc)); err != nil || n != len(payload) {
-		return nil, false, errorf(ErrInvalid, name, "not a signed value")
+	payload := make([]byte, b64.DecodedLen(len(enc)))
+	if !decodeB64(payload, enc) {
+		return nil, verdictMalformed, errorf(ErrInvalid, name, "not a signed value")
 	}
 	if trailer[0] != version {
-		return nil, false, errorf(ErrInvalid, name, "unknown format version %d", trailer[0])
+		return nil, verdictMalformed, errorf(ErrInvalid, name, "unknown format version %d", trailer[0])
 	}
 	ki := -1
 	for i := range s.keys {
@@ -114,17 +129,20 @@ func (s *Signer) Decode(name, value string) (payload []byte, stale bool, err err
 		}
 	}
 	if ki < 0 {
-		return nil, false, errorf(ErrUnknownKey, name, "signed with key %x", trailer[1:1+keyIDSize])
+		return nil, verdictUnknownKey, errorf(ErrUnknownKey, name, "signed with key %08x", binary.BigEndian.Uint32(trailer[1:]))
 	}
 	var want [sha256.Size]byte
 	s.keys[ki].sum(want[:], trailer[:signSigned], name, payload)
 	if !hmac.Equal(want[:], trailer[signSigned:]) {
-		return nil, false, errorf(ErrInvalid, name, "signature mismatch")
+		return nil, verdictForged, errorf(ErrInvalid, name, "signature mismatch")
 	}
 	if exp := binary.BigEndian.Uint64(trailer[1+keyIDSize:]); expired(s.now(), exp) {
-		return nil, false, errorf(ErrExpired, name, "expired at %v", time.Unix(int64(exp), 0).UTC())
+		return nil, verdictExpired, errorf(ErrExpired, name, "expired at %v", time.Unix(int64(exp), 0).UTC())
 	}
-	return payload, ki > 0, nil
+	if ki > 0 {
+		return payload, verdictStale, nil
+	}
+	return payload, verdictOK, nil
 }
 
 // sum writes into dst the HMAC-SHA256 of the trailer's signed part, the

@@ -56,7 +56,7 @@ type Event struct {
 	Reason  string  // why, for outcomes that have several causes
 
 	// Start and Duration time the operation, for kinds that time one
-	// (StoreCall, Save, Verify, JWKSFetch, Refresh); both are zero
+	// (StoreCall, Save, Revoke, Verify, JWKSFetch, Refresh); both are zero
 	// otherwise.
 	Start    time.Time
 	Duration time.Duration
@@ -104,7 +104,9 @@ const (
 	Renew  Kind = "session.renew"
 
 	// Revoke is Manager.Revoke (Op "one") or Manager.RevokeAll (Op
-	// "all"); Attempts is how many sessions it ended.
+	// "all"); Attempts is how many sessions it ended. Outcome is OK,
+	// NotFound (Revoke of a handle the user has no live session under) or
+	// Error. Timed.
 	Revoke Kind = "session.revoke"
 
 	// EndedConcurrently is a request whose session was logged out,
@@ -198,10 +200,17 @@ const (
 
 // Events of package cookie.
 const (
-	// CookieDecode is the decoding of a sealed or signed cookie. Op is
-	// "sealed" or "signed". Outcome is OK, Stale (valid, under a key that
-	// is no longer the newest: re-issue it), Expired, or Rejected with
-	// Reason "unknown_key", "forged" or "malformed".
+	// CookieDecode is the decoding of a sealed or signed cookie value,
+	// reported by cookie.Sealer and cookie.Signer (and so by every
+	// cookie.Value.Get) to their Observer field. Op is "sealed" or
+	// "signed". Outcome is OK, Stale (valid, under a key that is no
+	// longer the newest: re-issue it), Expired, or Rejected with Reason
+	// "unknown_key" (names a key not configured: retired, or made up),
+	// "forged" (fails authentication: tampered with, or made for another
+	// cookie name) or "malformed" (not a value of that codec's format).
+	// No other field is set: neither the value nor the cookie's name
+	// appears. cookie.Codec.Decode takes no context, so ctx is
+	// context.Background().
 	CookieDecode Kind = "cookie.decode"
 )
 

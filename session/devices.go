@@ -101,7 +101,10 @@ func (m *Manager) device(rec Record, now time.Time) (Device, bool) {
 // leaves a tombstone naming the record it moved to, and Revoke follows it.
 // A request of that device already in flight cannot save the session
 // back: its compare-and-swap fails and it finds the session ended.
-func (m *Manager) Revoke(ctx context.Context, userID, handle string) error {
+func (m *Manager) Revoke(ctx context.Context, userID, handle string) (err error) {
+	t0 := m.startCall()
+	n := 0
+	defer func() { m.emitRevoke(ctx, "one", t0, n, err) }()
 	if userID == "" || !ValidUserID(userID) || !ValidID(handle) {
 		return ErrNotFound
 	}
@@ -112,12 +115,26 @@ func (m *Manager) Revoke(ctx context.Context, userID, handle string) error {
 		}
 		return fmt.Errorf("session: revoke: %w", err)
 	}
-	n := 0
 	if ended {
 		n = 1
 	}
-	m.emit(ctx, observe.Event{Kind: observe.Revoke, Op: "one", Attempts: n})
 	return nil
+}
+
+// emitRevoke reports a Revoke or RevokeAll that began at t0.
+func (m *Manager) emitRevoke(ctx context.Context, op string, t0 time.Time, n int, err error) {
+	if m.obs == nil {
+		return
+	}
+	e := observe.Event{Kind: observe.Revoke, Op: op, Start: t0, Duration: time.Since(t0), Attempts: n, Outcome: observe.OK}
+	switch {
+	case err == nil:
+	case errors.Is(err, ErrNotFound):
+		e.Outcome = observe.NotFound
+	default:
+		e.Outcome, e.Err = observe.Error, err
+	}
+	m.obs.Observe(ctx, e)
 }
 
 // RevokeAll ends every session of userID except the one whose handle is
@@ -153,7 +170,9 @@ func (m *Manager) Revoke(ctx context.Context, userID, handle string) error {
 // can forget entries (store/memcached) a session missed by the list
 // survives. A renewal of the excepted session that races RevokeAll may
 // end it too; no other session survives.
-func (m *Manager) RevokeAll(ctx context.Context, userID, except string) (int, error) {
+func (m *Manager) RevokeAll(ctx context.Context, userID, except string) (n int, err error) {
+	t0 := m.startCall()
+	defer func() { m.emitRevoke(ctx, "all", t0, n, err) }()
 	if userID == "" || !ValidUserID(userID) {
 		return 0, errors.New("session: RevokeAll needs a valid, non-empty user ID")
 	}
@@ -174,7 +193,6 @@ func (m *Manager) RevokeAll(ctx context.Context, userID, except string) (int, er
 	if err != nil {
 		return 0, fmt.Errorf("session: revoke all: %w", err)
 	}
-	n := 0
 	for _, rec := range recs {
 		if spared[rec.ID] || rec.UserID != userID || isTombstone(rec.Data) {
 			continue
@@ -187,7 +205,6 @@ func (m *Manager) RevokeAll(ctx context.Context, userID, except string) (int, er
 			n++
 		}
 	}
-	m.emit(ctx, observe.Event{Kind: observe.Revoke, Op: "all", Attempts: n})
 	return n, nil
 }
 

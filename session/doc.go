@@ -18,7 +18,7 @@
 //	cart, err := session.Get[Cart](s, "cart")
 //	n, err := session.Update(s, "visits", func(n int) int { return n + 1 })
 //	s.Login(userID, remember) // renews the token, records the user
-//	s.Logout()                // deletes the session, expires the cookie
+//	s.Logout()                // ends the session, expires the cookie
 //
 // # What the Manager guarantees
 //
@@ -26,8 +26,16 @@
 //     compare-and-swap. When two requests on one session race, the loser
 //     reloads and replays its own changes: keys it did not touch keep the
 //     winner's values, and Update functions run again on the fresh value.
-//     A session that was logged out or revoked is never brought back by a
-//     slower request.
+//     Requests of one session in one process do not race through the
+//     store at all: their saves are batched into one compare-and-swap. A
+//     request that Puts a key it had read, computed from a value another
+//     request changed meanwhile, is logged, or refused with
+//     Options.StrictReads. A session that was logged out or revoked is
+//     never brought back by a slower request.
+//   - Revocation no race outruns. Revoke ends a device's session even if
+//     it renewed its token meanwhile; RevokeAll ends every session of a
+//     user, including logins and renewals in flight from credentials
+//     checked before it returned (see Manager.RevokeAll for how).
 //   - Writes only when needed. A request that only reads the session
 //     writes nothing and sends no Set-Cookie; the idle deadline is extended
 //     at most once per Options.TouchInterval.
@@ -41,17 +49,36 @@
 //     is malformed, oversized, forged, expired or revoked yields a fresh
 //     session, and Session.Lapsed reports it.
 //   - A store outage is an error response (503 by default, see
-//     Options.ErrorHandler), never a silent logout.
+//     Options.ErrorHandler), never a silent logout, and a store that
+//     fails after it wrote is checked by reloading, so the write is
+//     neither lost nor counted twice.
+//   - A session's size is bounded (Options.MaxSize): the call that would
+//     cross it gets ErrTooLarge and the session is left as it was.
 //   - Timeouts are enforced on the server: 30 minutes idle and 12 hours
 //     absolute by default (OWASP ASVS level 2), with a longer pair for
 //     "remember me".
 //   - A user's sessions can be listed (Manager.Devices) and revoked one by
-//     one (Manager.Revoke) or all at once (Manager.RevokeAll).
+//     one (Manager.Revoke) or all at once (Manager.RevokeAll). Logging in
+//     as another user on the same browser starts from clean data.
 //   - Optionally, sessions are bound to the device (see "Device-bound
 //     sessions" below), at no cost to a session that is not bound.
 //
 // Values are encoded with a Codec (JSON by default) and decoded into the
 // type the caller names, so no type registration is needed.
+//
+// # Several Managers on one request
+//
+// A user session and an administrator session can live side by side, each
+// with its own cookie, timeouts and store: wrap the handler with both
+// Middlewares and pick a session with Manager.FromContext.
+// FromContext returns the innermost one.
+//
+// # Observing
+//
+// Options.Observer receives an event for every store call, save, lapsed
+// token, login, logout, renewal, revocation, conflict and device-binding
+// registration, refresh and refusal, with no token, ID or user in any of
+// them; see package observe.
 //
 // # Device-bound sessions
 //
@@ -110,5 +137,6 @@
 // # Writing a store
 //
 // A Store is five methods whose doc comments are the contract; the
-// storetest package checks an implementation against it.
+// storetest package checks an implementation against it, races and
+// failures included.
 package session

@@ -8,6 +8,7 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"strings"
+	"time"
 
 	"github.com/httpstate/httpstate/session"
 	"github.com/httpstate/httpstate/store/memory"
@@ -190,4 +191,40 @@ func ExampleManager_RevokeAll() {
 	// password changed; 1 other sessions ended
 	// bob has 1 session(s)
 	// logged out
+}
+
+// A user session and an administrator session on one request, each with
+// its own cookie, timeouts and store: Manager.FromContext picks one.
+func ExampleManager_FromContext() {
+	userStore, adminStore := memory.New(), memory.New()
+	defer userStore.Close()
+	defer adminStore.Close()
+	users := must(session.New(userStore, session.Options{}))
+	admins := must(session.New(adminStore, session.Options{
+		CookieName: "admin", IdleTimeout: 10 * time.Minute, Lifetime: time.Hour,
+	}))
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
+		users.FromContext(r.Context()).Login("carol", false)
+	})
+	mux.HandleFunc("POST /admin/login", func(w http.ResponseWriter, r *http.Request) {
+		// Check the administrator's second factor first; then:
+		admins.FromContext(r.Context()).Login("carol", false)
+	})
+	mux.HandleFunc("GET /", func(w http.ResponseWriter, r *http.Request) {
+		user, admin := users.FromContext(r.Context()), admins.FromContext(r.Context())
+		fmt.Fprintf(w, "user %q, administrator %q", user.UserID(), admin.UserID())
+	})
+	srv := httptest.NewTLSServer(users.Middleware(admins.Middleware(mux)))
+	defer srv.Close()
+	browser := browserFor(srv)
+
+	visit(browser, "POST", srv.URL+"/login")
+	fmt.Println(visit(browser, "GET", srv.URL+"/"))
+	visit(browser, "POST", srv.URL+"/admin/login")
+	fmt.Println(visit(browser, "GET", srv.URL+"/"))
+	// Output:
+	// user "carol", administrator ""
+	// user "carol", administrator "carol"
 }

@@ -1001,3 +1001,63 @@ func TestConcurrentRequestsOnOneSessionAreSavedTogether(t *testing.T) {
 		t.Fatalf("%d requests on one session took %d store saves and lost %d swaps; want at most one lost swap and one save each", n, saves, conflicts)
 	}
 }
+
+// unindexingStore writes records but, when told to, leaves them out of
+// the user index and reports an error, as Redis or Memcached do when the
+// record's key and the index's key live on servers of which one fails.
+type unindexingStore struct {
+	session.Store
+	fail   atomic.Int32 // how many saves of users' records to leave unindexed
+	mu     sync.Mutex
+	hidden map[string]bool
+}
+
+func (u *unindexingStore) Save(ctx context.Context, rec session.Record) error {
+	if err := u.Store.Save(ctx, rec); err != nil {
+		return err
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if rec.UserID != "" && u.fail.Add(-1) >= 0 {
+		u.hidden[rec.ID] = true
+		return errors.New("the index's server did not answer (injected)")
+	}
+	delete(u.hidden, rec.ID)
+	return nil
+}
+
+func (u *unindexingStore) ListByUser(ctx context.Context, userID string) ([]session.Record, error) {
+	recs, err := u.Store.ListByUser(ctx, userID)
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return slices.DeleteFunc(recs, func(r session.Record) bool { return u.hidden[r.ID] }), err
+}
+
+func TestARecordWrittenWithoutItsIndexEntryIsIndexedAgain(t *testing.T) {
+	st := &unindexingStore{Store: newSpy(t), hidden: map[string]bool{}}
+	st.fail.Store(-1 << 30)
+	s := newSite(t, st, session.Options{}, app())
+	b := s.browser()
+	st.fail.Store(1)
+	b.post("/login?user=zed") // written, not indexed; the Manager saves it again
+	if b.resp.StatusCode != 200 {
+		t.Fatalf("login: status %d", b.resp.StatusCode)
+	}
+	if n, err := s.m.RevokeAll(t.Context(), "zed", ""); err != nil || n != 1 {
+		t.Fatalf("RevokeAll = %d, %v; want the session found and ended", n, err)
+	}
+	if got := b.get("/whoami"); !strings.HasPrefix(got, "user= ") {
+		t.Fatalf("a session written without its index entry escaped RevokeAll: %q", got)
+	}
+}
+
+func TestARecordThatCannotBeIndexedIsAnError(t *testing.T) {
+	st := &unindexingStore{Store: newSpy(t), hidden: map[string]bool{}}
+	st.fail.Store(1 << 30) // every save of a user's record
+	s := newSite(t, st, session.Options{}, app())
+	b := s.browser()
+	b.post("/login?user=zed")
+	if b.resp.StatusCode != http.StatusServiceUnavailable || b.cookie() != "" {
+		t.Fatalf("a login whose record can never be indexed: status %d, cookie %q; want 503 and no cookie", b.resp.StatusCode, b.cookie())
+	}
+}

@@ -246,13 +246,17 @@ func (m *Manager) saveBatch(ctx context.Context, leader *Session, ln *lane, batc
 			return
 		}
 		err = m.save1(ctx, &leader.call, rec)
-		if err == nil || m.confirmed(ctx, &leader.call, rec, err) {
+		saved, ok := rec.Version+1, err == nil
+		if !ok {
+			saved, ok = m.confirm(ctx, &leader.call, rec, err)
+		}
+		if ok {
 			for _, s := range members {
-				s.st, s.userID, s.version = st, u, version+1
+				s.st, s.userID, s.version = st, u, saved
 				s.settle()
 				s.wait.wrote, s.wait.tries = true, attempt
 			}
-			ln.last, ln.lastUser, ln.lastVersion, ln.hasLast = st, u, version+1, true
+			ln.last, ln.lastUser, ln.lastVersion, ln.hasLast = st, u, saved, true
 			return
 		}
 		if !errors.Is(err, ErrConflict) || attempt >= maxAttempts {

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 	"unsafe"
@@ -666,17 +667,20 @@ func (m *Manager) saveNew(ctx context.Context, s *Session, r *http.Request) (boo
 		if err != nil {
 			return false, attempt - 1, err
 		}
-		err = m.save1(ctx, &s.call, rec)
-		if err != nil && !m.confirmed(ctx, &s.call, rec, err) {
-			if errors.Is(err, ErrConflict) && s.version > 0 {
-				// The new record was ended between two attempts: a
-				// revocation found it.
-				return false, attempt, errLost
+		saved := rec.Version + 1
+		if err = m.save1(ctx, &s.call, rec); err != nil {
+			var ok bool
+			if saved, ok = m.confirm(ctx, &s.call, rec, err); !ok {
+				if errors.Is(err, ErrConflict) && s.version > 0 {
+					// The new record was ended between two attempts: a
+					// revocation found it.
+					return false, attempt, errLost
+				}
+				return false, attempt, fmt.Errorf("session: save: %w", err)
 			}
-			return false, attempt, fmt.Errorf("session: save: %w", err)
 		}
 		s.st = st
-		s.version++
+		s.version = saved
 		if s.record != renewing {
 			break
 		}
@@ -726,15 +730,41 @@ func (m *Manager) discard(ctx context.Context, id string) {
 // reply after the write). It loads the record again and reports whether
 // it now holds exactly what rec wrote.
 func (m *Manager) confirmed(ctx context.Context, cp **callContext, rec Record, err error) bool {
+	_, ok := m.confirm(ctx, cp, rec, err)
+	return ok
+}
+
+// confirm is confirmed for a record of a user, which must also be in the
+// user's index: a store can write a record and then fail to index it
+// (Redis and Memcached keep the index under another key), and a record
+// missing from the index would escape RevokeAll. If it is missing, the
+// record is saved once more, as loaded, which indexes it. confirm returns
+// the version that now holds rec's data.
+func (m *Manager) confirm(ctx context.Context, cp **callContext, rec Record, err error) (uint64, bool) {
 	if errors.Is(err, ErrConflict) || errors.Is(err, ErrInvalid) || ctx.Err() != nil {
-		return false
+		return 0, false
 	}
 	got, lerr := m.load1(ctx, cp, rec.ID)
 	if lerr != nil || got.Version != rec.Version+1 || string(got.Data) != string(rec.Data) {
-		return false
+		return 0, false
+	}
+	if rec.UserID != "" {
+		recs, lerr := m.list1(ctx, cp, rec.UserID)
+		if lerr != nil {
+			return 0, false
+		}
+		if !slices.ContainsFunc(recs, func(r Record) bool { return r.ID == rec.ID }) {
+			if m.save1(ctx, cp, got) != nil {
+				// Written but not indexed, and the store still fails: the
+				// original error stands; the next save indexes it.
+				return 0, false
+			}
+			m.log.InfoContext(ctx, "session store wrote a record without its user index entry; saved it again", "session", shortID(rec.ID), "err", err)
+			return got.Version + 1, true
+		}
 	}
 	m.log.InfoContext(ctx, "session store reported an error after writing; the write is confirmed", "session", shortID(rec.ID), "err", err)
-	return true
+	return got.Version, true
 }
 
 // backoff waits a random time that grows with the number of conflicts

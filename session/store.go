@@ -195,7 +195,8 @@ type Store interface {
 	// session. The check and the write are one atomic step.
 	//
 	// Save returns an error wrapping ErrInvalid, and changes nothing, for a
-	// record CheckRecord refuses (judged by the store's current time).
+	// record CheckRecord refuses, judging Expiry by the calling process's
+	// clock or the server's, as the store documents.
 	//
 	// Save also maintains the user index: once it returns nil the record
 	// is listed by ListByUser(rec.UserID) and by no other user's list.

@@ -7,12 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/httpstate/httpstate/cmd/httpstate/internal/storeurl"
+	"github.com/httpstate/httpstate/cmd/httpstate/internal/useragent"
 	"github.com/httpstate/httpstate/session"
 	"github.com/httpstate/httpstate/token/refresh"
 )
@@ -34,6 +36,11 @@ func openStores(ctx context.Context, rawURL string) (*stores, error) {
 		return nil, err
 	}
 	sessions, c1, err := storeurl.Open(ctx, rawURL)
+	if errors.Is(err, fs.ErrNotExist) {
+		// Only serve creates an SQLite file: a mistyped path must not
+		// read as an empty store.
+		return nil, fmt.Errorf("%w (only 'httpstate serve' creates a new database)", err)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -69,6 +76,7 @@ type entry struct {
 	Expires    time.Time `json:"expires"`
 	Remembered bool      `json:"remembered,omitempty"`
 	UserAgent  string    `json:"user_agent,omitempty"`
+	Browser    string    `json:"browser,omitempty"` // the user agent as the shop's device list describes it
 	IP         string    `json:"ip,omitempty"`
 	Refreshes  int       `json:"refreshes,omitempty"`
 }
@@ -86,7 +94,7 @@ func (s *stores) entries(ctx context.Context, user string) ([]entry, error) {
 	for _, d := range devices {
 		out = append(out, entry{
 			Handle: d.Handle, Kind: "browser", User: d.UserID, Created: d.Created, LastSeen: d.LastSeen,
-			Expires: d.Expires, Remembered: d.Remembered, UserAgent: d.UserAgent, IP: d.IP,
+			Expires: d.Expires, Remembered: d.Remembered, UserAgent: d.UserAgent, Browser: useragent.Describe(d.UserAgent), IP: d.IP,
 		})
 	}
 	for _, f := range families {
@@ -105,16 +113,16 @@ func (s *stores) entries(ctx context.Context, user string) ([]entry, error) {
 // user's sessions apart and to pass to revoke with --user.
 const handlePrefixLen = 12
 
-func sessionsList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("sessions", stderr)
+func sessionsList(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := newFlags("sessions list")
 	storeURL := storeFlag(fs)
 	user := fs.String("user", "", "the user whose sessions to list (required)")
 	asJSON := fs.Bool("json", false, "print JSON, with full handles")
-	if err := parse(fs, args); err != nil {
+	if err := parse(fs, args, stdout); err != nil {
 		return err
 	}
 	if *user == "" {
-		return usagef("sessions", "sessions list needs --user")
+		return usagef(fs.Name(), "sessions list needs --user")
 	}
 	st, err := openStores(ctx, *storeURL)
 	if err != nil {
@@ -135,14 +143,14 @@ func sessionsList(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return nil
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "HANDLE\tKIND\tCREATED\tLAST SEEN\tENDS\tREMEMBERED\tIP\tUSER AGENT")
+	fmt.Fprintln(tw, "HANDLE\tKIND\tCREATED\tLAST SEEN\tENDS\tREMEMBERED\tIP\tBROWSER")
 	for _, e := range list {
-		remembered, ip, ua := "no", clip(orDash(e.IP), 45), orDash(e.UserAgent)
+		remembered, ip, ua := "no", clip(orDash(e.IP), 45), e.Browser
 		if e.Remembered {
 			remembered = "yes"
 		}
 		if e.Kind == "api" {
-			remembered, ua = "-", fmt.Sprintf("(API client, %d refreshes)", e.Refreshes)
+			remembered, ua = "-", fmt.Sprintf("(API client, %s)", plural(e.Refreshes, "refresh", "refreshes"))
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
 			e.Handle[:min(len(e.Handle), handlePrefixLen)], e.Kind, timestamp(e.Created), timestamp(e.LastSeen),
@@ -151,19 +159,21 @@ func sessionsList(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	return tw.Flush()
 }
 
-func sessionsRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("sessions", stderr)
+func sessionsRevoke(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := newFlags("sessions revoke")
 	storeURL := storeFlag(fs)
 	user := fs.String("user", "", "revoke this user's sessions (all of them, without --handle)")
 	handle := fs.String("handle", "", "revoke only the session with this handle (or handle prefix, with --user)")
-	if err := parse(fs, args); err != nil {
+	// parse refuses --handle "": read as "no handle", it would revoke
+	// every session of the user.
+	if err := parse(fs, args, stdout); err != nil {
 		return err
 	}
 	switch {
 	case *user == "" && *handle == "":
-		return usagef("sessions", "sessions revoke needs --user, --handle, or both")
+		return usagef(fs.Name(), "sessions revoke needs --user, --handle, or both")
 	case *user == "" && len(*handle) != fullHandleLen:
-		return usagef("sessions", "--handle without --user must be a full %d-character handle (see 'sessions list --json'); with --user, a prefix will do", fullHandleLen)
+		return usagef(fs.Name(), "--handle without --user must be a full %d-character handle (see 'sessions list --json'); with --user, a prefix will do", fullHandleLen)
 	}
 	st, err := openStores(ctx, *storeURL)
 	if err != nil {
@@ -180,7 +190,7 @@ func sessionsRevoke(ctx context.Context, args []string, stdout, stderr io.Writer
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "Revoked %d browser sessions and %d API clients of user %q.\n", n, m, *user)
+		fmt.Fprintf(stdout, "Revoked %s and %s of user %q.\n", plural(n, "browser session", "browser sessions"), plural(m, "API client", "API clients"), *user)
 		return nil
 	}
 	if *user == "" {
@@ -261,14 +271,14 @@ func revokeUserHandle(ctx context.Context, st *stores, user, prefix string, stdo
 var progressEvery = time.Second
 
 func gc(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("gc", stderr)
+	fs := newFlags("gc")
 	storeURL := storeFlag(fs)
 	batch := fs.Int("batch", 1000, "records to delete per call")
-	if err := parse(fs, args); err != nil {
+	if err := parse(fs, args, stdout); err != nil {
 		return err
 	}
 	if *batch <= 0 {
-		return usagef("gc", "--batch must be positive")
+		return usagef(fs.Name(), "--batch must be positive")
 	}
 	st, err := openStores(ctx, *storeURL)
 	if err != nil {
@@ -279,24 +289,24 @@ func gc(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	for i, s := range []struct {
 		store session.Store
 		what  string
-	}{{st.sessions, "sessions"}, {st.tokens, "API token families"}} {
+	}{{st.sessions, "expired sessions"}, {st.tokens, "expired API token families"}} {
 		last := time.Now()
 		for {
 			n, err := s.store.DeleteExpired(ctx, *batch)
 			totals[i] += n
 			if err != nil {
-				return fmt.Errorf("gc: %d expired %s deleted, then: %w", totals[i], s.what, err)
+				return fmt.Errorf("gc: %d %s deleted, then: %w", totals[i], s.what, err)
 			}
 			if n == 0 {
 				break
 			}
 			if time.Since(last) >= progressEvery {
-				fmt.Fprintf(stderr, "gc: %d expired %s deleted so far…\n", totals[i], s.what)
+				fmt.Fprintf(stderr, "gc: %d %s deleted so far…\n", totals[i], s.what)
 				last = time.Now()
 			}
 		}
 	}
-	fmt.Fprintf(stdout, "Deleted %d expired sessions and %d expired API token families.\n", totals[0], totals[1])
+	fmt.Fprintf(stdout, "Deleted %s and %s.\n", plural(totals[0], "expired session", "expired sessions"), plural(totals[1], "expired API token family", "expired API token families"))
 	if st.loc.Kind == storeurl.Redis || st.loc.Kind == storeurl.Memcached {
 		fmt.Fprintf(stdout, "(%s expires records by itself; there is never anything for gc to delete.)\n", st.loc.Kind)
 	}
@@ -306,11 +316,11 @@ func gc(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // pingSamples is how many reads stats times.
 const pingSamples = 5
 
-func stats(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("stats", stderr)
+func stats(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := newFlags("stats")
 	storeURL := storeFlag(fs)
 	user := fs.String("user", "", "also count this user's live sessions")
-	if err := parse(fs, args); err != nil {
+	if err := parse(fs, args, stdout); err != nil {
 		return err
 	}
 	st, err := openStores(ctx, *storeURL)
@@ -348,9 +358,17 @@ func stats(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				browsers++
 			}
 		}
-		fmt.Fprintf(tw, "user %s:\t%d browser sessions, %d API clients\n", *user, browsers, len(list)-browsers)
+		fmt.Fprintf(tw, "user %s:\t%s, %s\n", *user, plural(browsers, "browser session", "browser sessions"), plural(len(list)-browsers, "API client", "API clients"))
 	}
 	return tw.Flush()
+}
+
+// plural writes a count with the noun that agrees with it.
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }
 
 func timestamp(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05Z") }

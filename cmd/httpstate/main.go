@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 
 	"github.com/httpstate/httpstate/cmd/httpstate/internal/storeurl"
@@ -53,9 +54,11 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		return exitOK
 	case isUsage, errors.Is(err, storeurl.ErrInvalid):
+		// One line for the mistake and one for the right form: the full
+		// help is one command away and would bury the error.
 		fmt.Fprintf(stderr, "httpstate: %v\n", err)
-		if usage.cmd != "" {
-			fmt.Fprintf(stderr, "Run 'httpstate help %s' for usage.\n", usage.cmd)
+		if isUsage {
+			fmt.Fprintln(stderr, usageLine(usage.cmd))
 		}
 		return exitUsage
 	default:
@@ -66,7 +69,7 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) in
 
 // usageError is a mistake in the command line.
 type usageError struct {
-	cmd string // the command whose help to point to, if any
+	cmd string // the command (such as "sessions revoke") whose usage to show, or "" for the main one
 	msg string
 }
 
@@ -91,15 +94,15 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		switch rest[0] {
 		case "list":
-			return sessionsList(ctx, rest[1:], stdout, stderr)
+			return sessionsList(ctx, rest[1:], stdout)
 		case "revoke":
-			return sessionsRevoke(ctx, rest[1:], stdout, stderr)
+			return sessionsRevoke(ctx, rest[1:], stdout)
 		}
 		return usagef("sessions", "unknown subcommand %q of sessions: want list or revoke", rest[0])
 	case "gc":
 		return gc(ctx, rest, stdout, stderr)
 	case "stats":
-		return stats(ctx, rest, stdout, stderr)
+		return stats(ctx, rest, stdout)
 	case "version":
 		return version(stdout)
 	case "help", "-h", "-help", "--help":
@@ -108,20 +111,24 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return usagef("", "unknown command %q; run 'httpstate help'", cmd)
 }
 
-// newFlags returns a FlagSet for cmd that reports errors instead of
-// exiting, so run decides the exit code.
-func newFlags(cmd string, stderr io.Writer) *flag.FlagSet {
+// newFlags returns a FlagSet for cmd ("serve", "sessions list"...) that
+// prints nothing and reports errors instead of exiting, so that parse and
+// run decide what is printed and the exit code.
+func newFlags(cmd string) *flag.FlagSet {
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, helpFor(cmd)) }
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
 	return fs
 }
 
-// parse parses args and refuses positional arguments, which no command
-// takes: a stray word is a mistake better reported than ignored.
-func parse(fs *flag.FlagSet, args []string) error {
+// parse parses args. -h and --help print the command's help on stdout.
+// It refuses positional arguments, which no command takes, and flags given
+// an empty value (--handle ""): a stray word or an empty variable in a
+// script is a mistake better reported than read as "everything".
+func parse(fs *flag.FlagSet, args []string, stdout io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(stdout, helpFor(topicOf(fs.Name())))
 			return err
 		}
 		return usageError{cmd: fs.Name(), msg: err.Error()}
@@ -129,7 +136,22 @@ func parse(fs *flag.FlagSet, args []string) error {
 	if fs.NArg() > 0 {
 		return usagef(fs.Name(), "unexpected argument %q", fs.Arg(0))
 	}
+	var empty string
+	fs.Visit(func(f *flag.Flag) {
+		if v, ok := f.Value.(flag.Getter).Get().(string); ok && strings.TrimSpace(v) == "" && empty == "" {
+			empty = f.Name
+		}
+	})
+	if empty != "" {
+		return usagef(fs.Name(), "--%s is empty", empty)
+	}
 	return nil
+}
+
+// topicOf returns the help topic of a command: its first word.
+func topicOf(cmd string) string {
+	topic, _, _ := strings.Cut(cmd, " ")
+	return topic
 }
 
 // storeFlag adds --store, defaulting to $HTTPSTATE_STORE or the local

@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -52,8 +53,10 @@ func TestHelpDocumentsCommandsAndExitCodes(t *testing.T) {
 			t.Errorf("help %s: exit %d, %d bytes", topic, code, len(out))
 		}
 	}
-	if code, _, _ := runCmd(t, "serve", "-h"); code != exitOK {
-		t.Errorf("serve -h exited %d", code)
+	for _, args := range [][]string{{"serve", "-h"}, {"gc", "--help"}, {"sessions", "revoke", "-h"}} {
+		if code, out, errOut := runCmd(t, args...); code != exitOK || !strings.HasPrefix(out, "Usage") || errOut != "" {
+			t.Errorf("%s: exit %d, stdout %.40q, stderr %q; want the help on stdout", strings.Join(args, " "), code, out, errOut)
+		}
 	}
 	if code, out, _ := runCmd(t, "version"); code != exitOK || !strings.HasPrefix(out, "httpstate ") {
 		t.Errorf("version: %d %q", code, out)
@@ -83,6 +86,13 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{[]string{"stats", "--store", "postgres://u:hunter2@db/x?table=Bad-Name"}, "table name"},
 		{[]string{"serve", "--store", "sqlite:"}, "missing file path"},
 		{[]string{"serve", "--log-format", "xml", "--store", "memory:"}, "want text or json"},
+		{[]string{"sessions", "revoke", "--store", db, "--user", "alice", "--handle", ""}, "--handle is empty"},
+		{[]string{"sessions", "revoke", "--store", db, "--user", " ", "--handle", "abc"}, "--user is empty"},
+		{[]string{"sessions", "list", "--store", "", "--user", "alice"}, "--store is empty"},
+		{[]string{"serve", "--addr", "0.0.0.0:99999", "--store", "memory:"}, "port \"99999\" is not a number from 0 to 65535"},
+		{[]string{"serve", "--addr", "localhost", "--store", "memory:"}, "want HOST:PORT"},
+		{[]string{"serve", "--cookie-prefix", "two words", "--store", "memory:"}, "--cookie-prefix"},
+		{[]string{"stats", "--store", "redis://127.0.0.1:6379/x"}, `invalid database number: "x"`},
 	}
 	for _, tt := range tests {
 		code, _, stderr := runCmd(t, tt.args...)
@@ -91,6 +101,27 @@ func TestUsageErrorsExit2(t *testing.T) {
 		}
 		if strings.Contains(stderr, "hunter2") {
 			t.Errorf("httpstate %s: the password reached stderr", strings.Join(tt.args, " "))
+		}
+	}
+}
+
+// TestAMistakeGetsOneLineAndAUsageLine checks that a usage error prints
+// the error once and a short usage line, not the whole help.
+func TestAMistakeGetsOneLineAndAUsageLine(t *testing.T) {
+	for args, usage := range map[string]string{
+		"sessions list --user a --frob":   "usage: httpstate sessions list --user U",
+		"sessions revoke --frob":          "usage: httpstate sessions revoke",
+		"gc --batch x":                    "usage: httpstate gc",
+		"stats --user":                    "usage: httpstate stats",
+		"serve --addr":                    "usage: httpstate serve",
+		"frobnicate":                      "usage: httpstate COMMAND",
+		"sessions lsit":                   "usage: httpstate sessions list|revoke",
+		"sessions revoke --handle abc de": "usage: httpstate sessions revoke",
+	} {
+		code, out, stderr := runCmd(t, strings.Fields(args)...)
+		lines := strings.Split(strings.TrimSuffix(stderr, "\n"), "\n")
+		if code != exitUsage || out != "" || len(lines) != 2 || !strings.HasPrefix(lines[0], "httpstate: ") || !strings.HasPrefix(lines[1], usage) {
+			t.Errorf("httpstate %s: exit %d, stdout %q, stderr:\n%s\nwant exit 2, one error line and %q", args, code, out, stderr, usage)
 		}
 	}
 }
@@ -113,7 +144,36 @@ func TestUnreachableStoreExits1(t *testing.T) {
 			if code != exitFailure || !strings.Contains(stderr, "store unreachable") || strings.Contains(stderr, "hunter2") {
 				t.Errorf("httpstate %s: exit %d, stderr %q; want 1 and a clear message", strings.Join(args, " "), code, stderr)
 			}
+			if strings.Count(stderr, "connection refused") > 1 || strings.Contains(stderr, "creating table") {
+				t.Errorf("httpstate %s: the reason is repeated or misleading:\n%s", strings.Join(args, " "), stderr)
+			}
 		}
+	}
+}
+
+// TestOnlyServeCreatesAnSQLiteFile runs the commands that read or delete
+// on a mistyped path: each must fail, and leave no new file behind.
+func TestOnlyServeCreatesAnSQLiteFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "htppstate.db")
+	for _, cmd := range [][]string{{"stats"}, {"gc"}, {"sessions", "list", "--user", "alice"}, {"sessions", "revoke", "--user", "alice"}} {
+		args := append(cmd, "--store", "sqlite:"+path)
+		code, _, stderr := runCmd(t, args...)
+		if code != exitFailure || !strings.Contains(stderr, "no such file") {
+			t.Errorf("httpstate %s: exit %d, stderr %q; want 1 and 'no such file'", strings.Join(args, " "), code, stderr)
+		}
+		if _, err := os.Stat(path); err == nil {
+			t.Fatalf("httpstate %s created %s", strings.Join(args, " "), path)
+		}
+	}
+	_, stop := startServe(t, "--store", "sqlite:"+path, "--secret-file", filepath.Join(t.TempDir(), "k"))
+	if code := stop(); code != exitOK {
+		t.Fatalf("serve exited %d", code)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("serve did not create the database: %v", err)
+	}
+	if code, _, stderr := runCmd(t, "stats", "--store", "sqlite:"+path); code != exitOK {
+		t.Fatalf("stats on the file serve created: exit %d: %s", code, stderr)
 	}
 }
 
@@ -123,12 +183,12 @@ func TestUnreachableStoreExits1(t *testing.T) {
 func loggedIn(t *testing.T, rawURL string, user demo.Account, n int) []*http.Cookie {
 	t.Helper()
 	ctx := t.Context()
-	sessions, c1, err := storeurl.Open(ctx, rawURL)
+	sessions, c1, err := storeurl.Open(ctx, rawURL, storeurl.CreateIfMissing())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c1.Close()
-	tokens, c2, err := storeurl.Open(ctx, rawURL, storeurl.Namespace(tokensNamespace))
+	tokens, c2, err := storeurl.Open(ctx, rawURL, storeurl.Namespace(tokensNamespace), storeurl.CreateIfMissing())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,14 +278,18 @@ func TestSessionsListAndRevoke(t *testing.T) {
 			if len(lines) != 6 || !strings.HasPrefix(lines[0], "HANDLE") {
 				t.Fatalf("list printed %d lines; want a header, 4 browser sessions and 1 API client:\n%s", len(lines), out)
 			}
-			if strings.Count(out, " browser ") != 4 || strings.Count(out, " api ") != 1 || !strings.Contains(out, "Firefox/128.0 test-client-") || !strings.Contains(out, "127.0.0.1") {
-				t.Fatalf("list lacks kinds, user agents or addresses:\n%s", out)
+			if strings.Count(out, " browser ") != 4 || strings.Count(out, " api ") != 1 || strings.Count(out, "Firefox 128 on Linux") != 4 || !strings.Contains(out, "127.0.0.1") {
+				t.Fatalf("list lacks kinds, browsers (described as the web page does) or addresses:\n%s", out)
+			}
+			if strings.Contains(out, "Mozilla/5.0") || !strings.Contains(out, "(API client, 0 refreshes)") {
+				t.Fatalf("list shows raw User-Agent strings, or no API client line:\n%s", out)
 			}
 
 			code, out, _ = runCmd(t, "sessions", "list", "--store", u, "--user", user.Username, "--json")
 			var list []struct {
-				Handle, Kind, User string
-				Remembered         bool
+				Handle, Kind, User, Browser string
+				UserAgent                   string `json:"user_agent"`
+				Remembered                  bool
 			}
 			if code != exitOK || json.Unmarshal([]byte(out), &list) != nil || len(list) != 5 {
 				t.Fatalf("list --json: exit %d, %q", code, out)
@@ -237,6 +301,9 @@ func TestSessionsListAndRevoke(t *testing.T) {
 				}
 				if e.Kind == "browser" {
 					browsers = append(browsers, e.Handle)
+					if e.Browser != "Firefox 128 on Linux" || !strings.HasPrefix(e.UserAgent, "Mozilla/5.0") {
+						t.Errorf("--json: browser %q, user_agent %q; want both the description and the raw header", e.Browser, e.UserAgent)
+					}
 				}
 			}
 
@@ -253,8 +320,11 @@ func TestSessionsListAndRevoke(t *testing.T) {
 			if code, _, _ := runCmd(t, "sessions", "revoke", "--store", u, "--user", "someone-else", "--handle", browsers[2][:10]); code != exitFailure {
 				t.Fatalf("another user's handle prefix was accepted")
 			}
+			if code, _, _ := runCmd(t, "sessions", "revoke", "--store", u, "--user", user.Username, "--handle", ""); code != exitUsage {
+				t.Fatalf("revoke --handle \"\": exit %d; want a usage error, not every session revoked", code)
+			}
 			code, out, _ = runCmd(t, "sessions", "revoke", "--store", u, "--user", user.Username)
-			if code != exitOK || !strings.Contains(out, "Revoked 2 browser sessions and 1 API clients") {
+			if code != exitOK || !strings.Contains(out, "Revoked 2 browser sessions and 1 API client of user") {
 				t.Fatalf("revoke --user: exit %d %q", code, out)
 			}
 			if code, out, _ := runCmd(t, "sessions", "list", "--store", u, "--user", user.Username); code != exitOK || !strings.Contains(out, "No live sessions") {
@@ -269,7 +339,7 @@ func TestGCDeletesExpiredSessionsWithProgress(t *testing.T) {
 	progressEvery = 0
 	t.Cleanup(func() { progressEvery = old })
 	u := "sqlite:" + filepath.Join(t.TempDir(), "gc.db")
-	store, closer, err := storeurl.Open(t.Context(), u)
+	store, closer, err := storeurl.Open(t.Context(), u, storeurl.CreateIfMissing())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -336,7 +406,7 @@ func TestStats(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("stats: exit %d: %s", code, stderr)
 	}
-	for _, want := range []string{"kind:          sqlite", "reachable:     yes", "read latency:  median", "user erin:     2 browser sessions, 1 API clients", "not countable"} {
+	for _, want := range []string{"kind:          sqlite", "reachable:     yes", "read latency:  median", "user erin:     2 browser sessions, 1 API client\n", "not countable"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("stats lacks %q:\n%s", want, out)
 		}
@@ -631,4 +701,113 @@ func pageFor(t *testing.T, base string, c *http.Cookie) shopPage {
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	return shopPage{loggedIn: strings.Contains(string(body), `id="user-name"`)}
+}
+
+// runServeOnce runs serve until it has printed its banner (then stops it
+// as SIGTERM would) or until it exits on its own, and returns everything
+// it printed.
+func runServeOnce(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	out := newLineWriter()
+	var errOut lockedBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- runContext(ctx, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...), out, &errOut)
+		out.w.Close()
+	}()
+	var b strings.Builder
+	for line := range out.lines {
+		b.WriteString(line + "\n")
+		if strings.HasPrefix(line, "Press Ctrl+C") {
+			cancel()
+		}
+	}
+	return <-done, b.String(), errOut.String()
+}
+
+// lockedBuffer is a bytes.Buffer for a writer used from another goroutine.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// TestSecretsAreNeverPrinted runs every command on store URLs of every
+// scheme carrying secrets in the user information and in query
+// parameters, some that work and some that fail at each stage, and
+// searches everything printed: the serve banner and log, stats, and every
+// error message.
+func TestSecretsAreNeverPrinted(t *testing.T) {
+	secrets := []string{"hunter2", "s3cret-param", "t0ken-value"}
+	dir := t.TempDir()
+	closed := func() string {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		return l.Addr().String()
+	}()
+	// PostgreSQL here trusts local connections, so a password in the URL
+	// is sent and ignored: the store works and serve prints its banner.
+	pg, err := url.Parse(withParam(testenv.PostgresURL, "table=cmd_secret_test&password=s3cret-param"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pg.User = url.UserPassword(pg.User.Username(), "hunter2")
+	working := pg.String()
+	t.Cleanup(func() { dropTables(t, "cmd_secret_test", "cmd_secret_test_"+tokensNamespace) })
+
+	urls := []string{
+		working,
+		"postgres://u:hunter2@" + closed + "/db?password=s3cret-param&sslpassword=t0ken-value",
+		"postgresql://u:hunter2@db:port/db?password=s3cret-param",
+		"mysql://root:hunter2@" + closed + "/test?password=s3cret-param",
+		"mysql://root:hunter2@127.0.0.1:3306/test?tls=bogus&auth_token=t0ken-value",
+		"redis://:hunter2@" + testenv.RedisAddr + "?prefix=cmd-secret-test:",
+		"redis://u:hunter2@" + closed + "/0?password=s3cret-param",
+		"rediss://:hunter2@" + closed + "/x",
+		"memcached://" + closed + "?token=t0ken-value",
+		"memcached://u:hunter2@" + closed,
+		"sqlite:" + filepath.Join(dir, "x.db") + "?password=s3cret-param",
+		"memory:?password=s3cret-param",
+		"ftp://u:hunter2@x?password=s3cret-param",
+		"host=db password=hunter2",
+	}
+	commands := [][]string{{"stats"}, {"stats", "--user", "alice"}, {"gc"}, {"sessions", "list", "--user", "alice"}, {"sessions", "revoke", "--user", "alice"}}
+	for _, u := range urls {
+		var printed []string
+		code, stdout, stderr := runServeOnce(t, "--store", u, "--secret-file", filepath.Join(dir, "key"))
+		printed = append(printed, stdout, stderr)
+		if u == working && (code != exitOK || !strings.Contains(stdout, "Store:") || !strings.Contains(stderr, `msg=serving`)) {
+			t.Errorf("serve on a working PostgreSQL URL: exit %d; want its banner and log\n%s\n%s", code, stdout, stderr)
+		}
+		for _, cmd := range commands {
+			code, stdout, stderr := runCmd(t, append(cmd, "--store", u)...)
+			printed = append(printed, stdout, stderr)
+			if u == working && cmd[0] == "stats" && (code != exitOK || !strings.Contains(stdout, "store:")) {
+				t.Errorf("stats on a working URL: exit %d\n%s%s", code, stdout, stderr)
+			}
+		}
+		for _, p := range printed {
+			for _, s := range secrets {
+				if strings.Contains(p, s) {
+					t.Errorf("a secret of %s was printed:\n%s", storeurl.Redact(u), p)
+				}
+			}
+		}
+	}
 }

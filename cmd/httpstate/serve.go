@@ -24,14 +24,21 @@ const tokensNamespace = "tokens"
 const shutdownTimeout = 10 * time.Second
 
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("serve", stderr)
+	fs := newFlags("serve")
 	addr := fs.String("addr", "localhost:8080", "address to listen on")
 	storeURL := storeFlag(fs)
 	secretFile := fs.String("secret-file", "httpstate.key", "file holding the secret; created if missing")
+	cookiePrefix := fs.String("cookie-prefix", "", "a word in the names of the shop's cookies, to run two shops on one host")
 	logFormat := fs.String("log-format", "text", "text or json")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
-	if err := parse(fs, args); err != nil {
+	if err := parse(fs, args, stdout); err != nil {
 		return err
+	}
+	if err := checkAddr(*addr); err != nil {
+		return err
+	}
+	if *cookiePrefix != "" && !demo.ValidCookiePrefix(*cookiePrefix) {
+		return usagef("serve", "--cookie-prefix %q: want 1 to 20 letters, digits, '-' or '_'", *cookiePrefix)
 	}
 	logger, err := newLogger(stderr, *logFormat, *logLevel)
 	if err != nil {
@@ -49,12 +56,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		logger.Info("created a new secret", "file", *secretFile)
 	}
 
-	sessions, closeSessions, err := storeurl.Open(ctx, *storeURL)
+	// serve is the one command that may create an SQLite file: it is how
+	// a new shop starts.
+	sessions, closeSessions, err := storeurl.Open(ctx, *storeURL, storeurl.CreateIfMissing())
 	if err != nil {
 		return err
 	}
 	defer closeSessions.Close()
-	tokens, closeTokens, err := storeurl.Open(ctx, *storeURL, storeurl.Namespace(tokensNamespace))
+	tokens, closeTokens, err := storeurl.Open(ctx, *storeURL, storeurl.Namespace(tokensNamespace), storeurl.CreateIfMissing())
 	if err != nil {
 		return err
 	}
@@ -67,12 +76,13 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer ln.Close()
 	base := baseURL(*addr, ln.Addr())
 	app, err := demo.New(ctx, demo.Config{
-		Sessions:  sessions,
-		Tokens:    tokens,
-		Secret:    secret,
-		Logger:    logger,
-		StoreKind: loc.Kind,
-		Instance:  strings.TrimPrefix(base, "http://"),
+		Sessions:     sessions,
+		Tokens:       tokens,
+		Secret:       secret,
+		Logger:       logger,
+		StoreKind:    loc.Kind,
+		Instance:     strings.TrimPrefix(base, "http://"),
+		CookiePrefix: *cookiePrefix,
 	})
 	if err != nil {
 		return err
@@ -125,6 +135,23 @@ func printBanner(w io.Writer, base string, loc storeurl.Location) {
 		fmt.Fprintf(w, "  %-10s %s / %s\n", label, a.Username, a.Password)
 	}
 	fmt.Fprintf(w, "\nPress Ctrl+C to stop.\n")
+}
+
+// checkAddr refuses an address net.Listen could never use, as a usage
+// error: a missing or out-of-range port is a typo, not a failure to
+// listen.
+func checkAddr(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return usagef("serve", "--addr %q: want HOST:PORT, such as localhost:8080 or :8080", addr)
+	}
+	if _, err := net.LookupPort("tcp", port); err != nil {
+		return usagef("serve", "--addr %q: port %q is not a number from 0 to 65535", addr, port)
+	}
+	if strings.ContainsAny(host, " /") {
+		return usagef("serve", "--addr %q: %q is not a host name or address", addr, host)
+	}
+	return nil
 }
 
 // baseURL is the URL to print for a listener: the host as the user wrote

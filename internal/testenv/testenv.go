@@ -17,6 +17,7 @@ var (
 	RedisAddr     = env("HTTPSTATE_REDIS_ADDR", "127.0.0.1:6379")
 	RedisCluster  = strings.Split(env("HTTPSTATE_REDIS_CLUSTER", "127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003"), ",")
 	MemcachedAddr = env("HTTPSTATE_MEMCACHED_ADDR", "127.0.0.1:11211")
+	DynamoDBURL   = env("HTTPSTATE_DYNAMODB_URL", "http://127.0.0.1:4567") // dynalite
 	Chromium      = env("HTTPSTATE_CHROMIUM", "/usr/bin/chromium")
 )
 

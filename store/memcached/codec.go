@@ -5,6 +5,8 @@ import (
 	"errors"
 	"math"
 	"time"
+
+	"github.com/httpstate/httpstate/session"
 )
 
 // The value of a record item. Memcached keeps only opaque bytes, a CAS
@@ -118,6 +120,9 @@ func decodeIndex(b []byte) ([]indexEntry, error) {
 // values are read as absolute unix timestamps.
 const maxRelativeTTL = 30 * 24 * 60 * 60
 
+// skewSeconds is session.MaxClockSkew in seconds.
+const skewSeconds = int64(session.MaxClockSkew / time.Second)
+
 // expiration is the memcached Expiration for an item that must live until
 // exp, which is after now.
 //
@@ -126,14 +131,18 @@ const maxRelativeTTL = 30 * 24 * 60 * 60
 // rounding up and adding a second keeps the item at least until exp. The
 // expiry in the value's header, checked on every read, is what hides a
 // record at exp exactly.
+//
+// A relative TTL (up to 30 days) counts from the item's arrival, so the
+// server's clock may be set to any time. An absolute one is read by the
+// server's clock, which may run up to session.MaxClockSkew ahead of ours:
+// it gets that much more, so that the server never drops an item before
+// exp by our clock.
 func expiration(exp, now time.Time) int32 {
 	left := exp.Sub(now)
 	if secs := int64(left/time.Second) + 2; secs <= maxRelativeTTL {
 		return int32(secs)
 	}
-	// Beyond 30 days memcached wants an absolute time, judged by the
-	// server's clock.
-	abs := exp.Unix() + 2
+	abs := exp.Unix() + 2 + skewSeconds
 	if abs > math.MaxInt32 {
 		// Past 2038 memcached's 32-bit expiration cannot say when; the
 		// item then lives until evicted and the header hides it at exp.

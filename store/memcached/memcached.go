@@ -1,6 +1,8 @@
 // Package memcached is a session.Store on Memcached, through
 // github.com/bradfitz/gomemcache/memcache.
 //
+//	store, err := memcached.Open(ctx, []string{"10.0.0.1:11211", "10.0.0.2:11211"})
+//
 // Memcached is a cache: fast, shared by every process of an app, and free
 // to forget. Choose it when losing sessions now and then is acceptable. The
 // limits below are properties of Memcached, not of this package.
@@ -15,22 +17,29 @@
 //   - Replication: there is none. With several servers each key lives on
 //     one of them (gomemcache hashes keys over the server list), so losing a
 //     server logs out the users whose sessions it held.
-//   - The user index is best-effort. ListByUser reads one item per user that
-//     lists the IDs of that user's sessions, and Memcached may evict that
-//     item like any other, or lose it with its server. When it is gone,
-//     ListByUser misses sessions that are still alive, and so does anything
-//     built on it: REVOKING ALL SESSIONS OF A USER, AS AFTER A PASSWORD
-//     CHANGE OR A SUSPECTED COMPROMISE, CAN LEAVE SOME OF THEM LOGGED IN
-//     until they expire or are saved again (a Save puts its record back in
-//     the index). If revocation must be certain, use a durable store
-//     (store/postgres, store/mysql, store/sqlite, or store/redis with
-//     persistence), or also check a per-user credential generation kept in
-//     your user database on every request.
+//   - A complete user index. ListByUser reads one item per user that lists
+//     the IDs of that user's sessions, and Memcached may evict that item
+//     like any other, or lose it with its server. The session.Store
+//     contract allows this of a store that says so, and this one does (its
+//     tests declare it with storetest.ForgetfulIndex, which checks the
+//     rest): losing a user's index hides that user's sessions from
+//     ListByUser and changes nothing else. Each of them still loads, saves
+//     and deletes as before, ListByUser does not fail, and the next Save of
+//     a session lists it again.
+//
+// What is built on ListByUser is then incomplete too: Manager.Devices does
+// not show those sessions, and Manager.RevokeAll, the "log out everywhere"
+// after a password change or a suspected compromise, leaves them logged
+// in until they expire. If revocation must be complete, use a store whose
+// index cannot be evicted (store/postgres, store/mysql, store/sqlite, or
+// store/redis with maxmemory-policy noeviction), or also check a per-user
+// credential generation, kept in your user database, on every request.
 //
 // # Server configuration: item size
 //
 // A record is one Memcached item: Data plus a header of 21 bytes plus the
-// UserID, under a key of the prefix plus 45 bytes. Memcached refuses items
+// UserID, under a key of the prefix plus 45 bytes (for the Manager's
+// 43-byte record IDs). Memcached refuses items
 // larger than its item size limit, -I, which defaults to 1m and counts the
 // key and about 50 bytes of item overhead, so a session of 1 MiB needs
 // memcached -I 2m (the test suite stores one). When Memcached refuses a
@@ -53,18 +62,28 @@
 // a record that expires during the one round trip between that read and
 // the write can still be saved; any later read treats it by its new expiry.
 //
-// # Expiry
+// # Expiry and clocks
 //
-// Each item gets a Memcached TTL from rec.Expiry, rounded up to whole
-// seconds plus one, and every read also checks the expiry in the header,
-// so a record is absent at its Expiry exactly although Memcached's clock
-// has a granularity of one second. Memcached reads an expiration of more
-// than 30 days as an absolute unix time; the store sends such expiries as
-// absolute times, which memcached judges by its own clock: keep the
-// servers' clocks synchronised (NTP) or long sessions may vanish early.
+// The calling process's clock judges records, in every method: Load and
+// ListByUser treat a record whose Expiry has passed by it as absent, and
+// Save refuses an Expiry that is not after it (session.ErrInvalid) and
+// counts a stored record expired by it as absent when it compares and
+// swaps. The expiry lives in the value's header, so a record is absent at
+// its Expiry exactly, to the millisecond, although Memcached's clock
+// ticks in whole seconds.
+//
+// Memcached's own TTLs free the memory afterwards, and never before the
+// process's clock says a record expired, as long as the clocks of the app
+// servers and of Memcached agree within session.MaxClockSkew, as the
+// contract requires. Each item's TTL is its Expiry rounded up to whole
+// seconds plus one. Up to 30 days ahead it is sent as a number of seconds,
+// which Memcached counts from the item's arrival whatever its clock
+// says. Further ahead Memcached reads it as a unix time, by its own clock:
+// the store then adds session.MaxClockSkew, so that a Memcached clock
+// running that much ahead still keeps the item until its Expiry.
 // Memcached's expiration is 32 bits: an Expiry after January 2038 gets no
 // TTL, and the item stays until evicted, invisible once its Expiry passes.
-// DeleteExpired has nothing to do and returns 0, nil: memcached frees
+// DeleteExpired has nothing to do and returns 0, nil: Memcached frees
 // expired items itself.
 //
 // # Deadlines and cancellation
@@ -79,7 +98,8 @@
 // returns at most one round trip, up to two Timeouts, after its context is
 // done; set the Timeout well below your request deadlines. A dead or
 // unreachable server is an error, never a hang: a refused connection fails
-// at once, a silent server after the Timeout.
+// at once, a silent server after the Timeout. Open is the exception: it
+// returns when its context is done, whatever the Timeout.
 //
 // One step ignores ctx on purpose: once Save has written the record it
 // finishes updating the user index (normally two round trips, more while
@@ -90,10 +110,18 @@
 // # Keys
 //
 // A record lives under prefix+"s:"+ID and a user's index under
-// prefix+"u:"+base64url(SHA-256(UserID)): user IDs can hold any bytes,
-// and Memcached keys are at most 250 bytes without spaces or control
-// characters. An ID that cannot form a key is never found, and Save
-// rejects it.
+// prefix+"u:"+base64url(SHA-256(UserID)): a user ID can hold characters
+// that Memcached keys, at most 250 bytes without spaces or control
+// characters, cannot. Every ID within session.MaxIDLen forms a key.
+//
+// # Logging
+//
+// The store logs one thing, at WARN level, through WithLogger (default
+// slog.Default()): a record that was written while its user index item
+// could not be updated, which ListByUser, and so Manager.RevokeAll, then
+// misses until its next Save; that Save also returns an error. The
+// message names the session by the first 8 characters of its record ID,
+// itself a hash of the token.
 //
 // # Security
 //
@@ -108,6 +136,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"time"
@@ -115,6 +144,7 @@ import (
 	"github.com/bradfitz/gomemcache/memcache"
 
 	"github.com/httpstate/httpstate/session"
+	"github.com/httpstate/httpstate/store/internal/storelog"
 )
 
 // DefaultKeyPrefix starts every key the store writes, unless WithKeyPrefix
@@ -131,7 +161,8 @@ const maxPrefixLen = maxKeyLen - 2 - session.MaxIDLen
 
 // OpenMaxIdleConns is the number of idle connections per server that a
 // client made by Open keeps for reuse. gomemcache's default of 2 makes
-// concurrent requests dial new connections all the time.
+// concurrent requests dial new connections all the time; set it on a
+// client you give New.
 const OpenMaxIdleConns = 64
 
 // ErrTooLarge reports that Memcached refused an item for being larger than
@@ -159,6 +190,7 @@ const multiGetBatch = 64
 type Store struct {
 	client *memcache.Client
 	prefix string
+	log    *slog.Logger
 }
 
 // Option configures a Store.
@@ -167,6 +199,7 @@ type Option func(*config)
 type config struct {
 	prefix  string
 	timeout time.Duration
+	log     *slog.Logger
 }
 
 // WithKeyPrefix sets the prefix of every key the store reads and writes
@@ -186,45 +219,110 @@ func WithTimeout(d time.Duration) Option {
 	return func(c *config) { c.timeout = d }
 }
 
-// New returns a Store that uses client. With WithTimeout it sets
-// client.Timeout, so call it before the client is in use elsewhere.
-// A client made with memcache.New keeps only 2 idle connections per server;
-// raise client.MaxIdleConns for concurrent traffic, as Open does.
-func New(client *memcache.Client, opts ...Option) (*Store, error) {
-	if client == nil {
-		return nil, errNoClient
-	}
+// WithLogger sets where the store logs what the package documentation
+// lists under Logging (default slog.Default(), also for nil). No message
+// holds a session ID, user ID or token.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) { c.log = l }
+}
+
+func configure(opts []Option) (config, error) {
 	c := config{prefix: DefaultKeyPrefix}
 	for _, o := range opts {
 		o(&c)
 	}
+	c.log = storelog.Or(c.log)
 	if len(c.prefix) > maxPrefixLen || !legalKey(c.prefix) {
-		return nil, fmt.Errorf("memcached: key prefix %q must be at most %d bytes with no spaces or control characters", c.prefix, maxPrefixLen)
+		return c, fmt.Errorf("memcached: key prefix %q must be at most %d bytes with no spaces or control characters", c.prefix, maxPrefixLen)
 	}
 	if c.timeout < 0 {
-		return nil, fmt.Errorf("memcached: negative timeout %v", c.timeout)
+		return c, fmt.Errorf("memcached: negative timeout %v", c.timeout)
 	}
+	return c, nil
+}
+
+// New returns a Store that uses client, which it does not contact. With
+// WithTimeout it sets client.Timeout, so call it before the client is in
+// use elsewhere. A client made with memcache.New keeps only 2 idle
+// connections per server; raise client.MaxIdleConns for concurrent
+// traffic (Open sets OpenMaxIdleConns).
+func New(client *memcache.Client, opts ...Option) (*Store, error) {
+	if client == nil {
+		return nil, errNoClient
+	}
+	c, err := configure(opts)
+	if err != nil {
+		return nil, err
+	}
+	return newStore(client, c), nil
+}
+
+func newStore(client *memcache.Client, c config) *Store {
 	if c.timeout > 0 {
 		client.Timeout = c.timeout
 	}
-	return &Store{client: client, prefix: c.prefix}, nil
+	return &Store{client: client, prefix: c.prefix, log: c.log}
 }
 
-// Open returns a Store on the memcached servers at addrs ("host:port", or
-// a Unix socket path containing a slash), with the default key prefix and
-// timeout and OpenMaxIdleConns idle connections per server. Host names are
-// resolved once, now. Use New for any other setting.
-func Open(addrs ...string) (*Store, error) {
+// Open returns a Store on a client of its own for the memcached servers at
+// addrs ("host:port", or a Unix socket path containing a slash), with
+// OpenMaxIdleConns idle connections per server and the options New takes.
+// It resolves host names, once, and pings every server; it returns an
+// error if a name does not resolve, a server does not answer within the
+// client's Timeout, or ctx is done first. Later calls reach the servers
+// resolved now.
+func Open(ctx context.Context, addrs []string, opts ...Option) (*Store, error) {
 	if len(addrs) == 0 {
 		return nil, errNoAddresses
 	}
-	servers := new(memcache.ServerList)
-	if err := servers.SetServers(addrs...); err != nil {
-		return nil, fmt.Errorf("memcached: %w", err)
+	c, err := configure(opts)
+	if err != nil {
+		return nil, err
 	}
-	client := memcache.NewFromSelector(servers)
-	client.MaxIdleConns = OpenMaxIdleConns
-	return New(client)
+	if err := check(ctx, "open"); err != nil {
+		return nil, err
+	}
+	// gomemcache takes no context, neither to resolve names nor to ping:
+	// do both in the background and wait no longer than ctx allows. A
+	// client that arrives too late is closed; its ping ends within its
+	// Timeout.
+	type result struct {
+		client *memcache.Client
+		err    error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		servers := new(memcache.ServerList)
+		if err := servers.SetServers(addrs...); err != nil {
+			ch <- result{nil, err}
+			return
+		}
+		client := memcache.NewFromSelector(servers)
+		client.MaxIdleConns = OpenMaxIdleConns
+		if c.timeout > 0 {
+			client.Timeout = c.timeout
+		}
+		if err := client.Ping(); err != nil {
+			client.Close()
+			ch <- result{nil, err}
+			return
+		}
+		ch <- result{client, nil}
+	}()
+	select {
+	case r := <-ch:
+		if r.err != nil {
+			return nil, fmt.Errorf("memcached: open: %w", r.err)
+		}
+		return newStore(r.client, c), nil
+	case <-ctx.Done():
+		go func() {
+			if r := <-ch; r.client != nil {
+				r.client.Close()
+			}
+		}()
+		return nil, fmt.Errorf("memcached: open: %w", ctx.Err())
+	}
 }
 
 // Close closes the client's idle connections. The client, and the Store,
@@ -333,6 +431,7 @@ func (s *Store) Save(ctx context.Context, rec session.Record) error {
 	}
 	if rec.UserID != "" {
 		if err := s.index(rec.UserID, rec.ID, exp); err != nil {
+			storelog.Unlisted(ctx, s.log, "memcached", rec.ID, err)
 			return err
 		}
 	}

@@ -7,14 +7,13 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
-	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,6 +22,8 @@ import (
 	"github.com/httpstate/httpstate/internal/testenv"
 	"github.com/httpstate/httpstate/session"
 	"github.com/httpstate/httpstate/session/storetest"
+	"github.com/httpstate/httpstate/store/internal/netfault"
+	"github.com/httpstate/httpstate/store/internal/storebench"
 	"github.com/httpstate/httpstate/store/memcached"
 )
 
@@ -196,24 +197,50 @@ func TestInvalidKeysAreRefusedOrAbsent(t *testing.T) {
 	if _, err := memcached.New(memcache.New(testenv.MemcachedAddr), memcached.WithTimeout(-time.Second)); err == nil {
 		t.Error("New with a negative timeout succeeded")
 	}
-	if _, err := memcached.Open(); err == nil {
-		t.Error("Open() with no address succeeded")
+	if _, err := memcached.Open(t.Context(), nil); err == nil {
+		t.Error("Open with no address succeeded")
 	}
-	if _, err := memcached.Open("not an address"); err == nil {
+	if _, err := memcached.Open(t.Context(), []string{"not an address"}); err == nil {
 		t.Error("Open with an invalid address succeeded")
 	}
 }
 
+// Open takes the options of New, and checks them before it touches the
+// network.
+func TestOpenTakesTheOptionsOfNew(t *testing.T) {
+	client(t)
+	prefix := "httpstate-test:" + storetest.NewID()[:16] + ":"
+	s, err := memcached.Open(t.Context(), []string{testenv.MemcachedAddr}, memcached.WithKeyPrefix(prefix), memcached.WithTimeout(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	rec := session.Record{ID: storetest.NewID(), Expiry: live(), Data: []byte("x")}
+	if err := s.Save(t.Context(), rec); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client(t).Get(prefix + "s:" + rec.ID); err != nil {
+		t.Fatalf("the record is not under the prefix given to Open: %v", err)
+	}
+	canceled, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := memcached.Open(canceled, []string{netfault.SilentServer(t)}); !errors.Is(err, context.Canceled) {
+		t.Errorf("Open with a canceled context = %v; want an error wrapping context.Canceled", err)
+	}
+	if _, err := memcached.Open(t.Context(), []string{testenv.MemcachedAddr}, memcached.WithKeyPrefix("a b")); err == nil {
+		t.Error("Open with an invalid key prefix succeeded")
+	}
+}
+
 // fakeServer is a memcached that answers every get with a miss and logs
-// the commands it receives, or, if silent, accepts connections and never
-// answers.
+// the commands it receives.
 type fakeServer struct {
 	ln       net.Listener
 	mu       sync.Mutex
 	commands []string
 }
 
-func newFakeServer(t *testing.T, silent bool) *fakeServer {
+func newFakeServer(t *testing.T) *fakeServer {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -229,7 +256,7 @@ func newFakeServer(t *testing.T, silent bool) *fakeServer {
 			if err != nil {
 				return
 			}
-			conns.Go(func() { f.serve(c, silent) })
+			conns.Go(func() { f.serve(c) })
 		}
 	}()
 	t.Cleanup(func() {
@@ -240,17 +267,8 @@ func newFakeServer(t *testing.T, silent bool) *fakeServer {
 	return f
 }
 
-func (f *fakeServer) serve(c net.Conn, silent bool) {
+func (f *fakeServer) serve(c net.Conn) {
 	defer c.Close()
-	if silent {
-		// Hold the connection open, unanswered, until the client gives up.
-		buf := make([]byte, 1024)
-		for {
-			if _, err := c.Read(buf); err != nil {
-				return
-			}
-		}
-	}
 	r := bufio.NewReader(c)
 	for {
 		line, err := r.ReadString('\n')
@@ -273,8 +291,8 @@ func (f *fakeServer) log() []string {
 }
 
 func TestCanceledContextNeverTouchesTheServer(t *testing.T) {
-	f := newFakeServer(t, false)
-	s, err := memcached.Open(f.ln.Addr().String())
+	f := newFakeServer(t)
+	s, err := memcached.New(memcache.New(f.ln.Addr().String()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -335,13 +353,13 @@ func wantOutage(t *testing.T, s session.Store, bound time.Duration) map[string]e
 }
 
 func TestClosedPortFailsFast(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	addr := netfault.ClosedPort(t)
+	start := time.Now()
+	_, err := memcached.Open(t.Context(), []string{addr})
+	if err == nil || time.Since(start) > 5*time.Second {
+		t.Fatalf("Open on a closed port = %v after %v; want a prompt error", err, time.Since(start))
 	}
-	addr := ln.Addr().String()
-	ln.Close()
-	s, err := memcached.Open(addr)
+	s, err := memcached.New(memcache.New(addr))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -350,8 +368,8 @@ func TestClosedPortFailsFast(t *testing.T) {
 }
 
 func TestSilentServerTimesOut(t *testing.T) {
-	f := newFakeServer(t, true)
-	s, err := memcached.New(memcache.New(f.ln.Addr().String()), memcached.WithTimeout(100*time.Millisecond))
+	addr := netfault.SilentServer(t)
+	s, err := memcached.New(memcache.New(addr), memcached.WithTimeout(100*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -359,6 +377,14 @@ func TestSilentServerTimesOut(t *testing.T) {
 	errs := wantOutage(t, s, 10*time.Second)
 	if !errors.Is(errs["Load"], os.ErrDeadlineExceeded) {
 		t.Errorf("Load from a silent server = %v; want the client's timeout", errs["Load"])
+	}
+	// Open's ping waits for ctx, not for the client's longer Timeout.
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err = memcached.Open(ctx, []string{addr}, memcached.WithTimeout(time.Minute))
+	if !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > 5*time.Second {
+		t.Errorf("Open on a silent server = %v after %v; want context.DeadlineExceeded at the 200ms deadline", err, time.Since(start))
 	}
 }
 
@@ -431,7 +457,7 @@ func startMemcached(t *testing.T) (string, *exec.Cmd) {
 
 func TestKilledServerFailsFast(t *testing.T) {
 	addr, cmd := startMemcached(t)
-	s, err := memcached.Open(addr)
+	s, err := memcached.Open(t.Context(), []string{addr})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -523,67 +549,36 @@ func TestCloseLeavesTheStoreUsable(t *testing.T) {
 	}
 }
 
-// callers runs op b.N times spread over n goroutines.
-func callers(b *testing.B, n int, op func(worker, i int) error) {
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	b.ResetTimer()
-	for w := range n {
-		wg.Go(func() {
-			for {
-				i := next.Add(1)
-				if i > int64(b.N) {
-					return
-				}
-				if err := op(w, int(i)); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-}
+func BenchmarkLoad(b *testing.B) { storebench.Load(b, newStore(b)) }
+func BenchmarkSave(b *testing.B) { storebench.Save(b, newStore(b)) }
 
-func BenchmarkLoad(b *testing.B) {
-	s := newStore(b)
-	ids := make([]string, 1024)
-	data := bytes.Repeat([]byte("d"), 512)
-	for i := range ids {
-		ids[i] = storetest.NewID()
-		rec := session.Record{ID: ids[i], UserID: fmt.Sprint("user-", i%64), Expiry: live(), Data: data}
-		if err := s.Save(b.Context(), rec); err != nil {
-			b.Fatal(err)
-		}
+// A Save that wrote its record but could not index it must say so: it
+// returns an error (the outcome is ambiguous to the caller, who reloads
+// and finds the write), and logs that listing and revoking the user's
+// sessions will miss it, naming the session only by a short prefix. Here
+// the user's index item is one the store cannot read.
+func TestRecordWrittenButNotIndexedIsLoggedAndAnError(t *testing.T) {
+	var logs strings.Builder
+	s, prefix := newStorePrefix(t, memcached.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	user := "carol-" + storetest.NewID()[:8]
+	sum := sha256.Sum256([]byte(user))
+	index := prefix + "u:" + base64.RawURLEncoding.EncodeToString(sum[:])
+	if err := client(t).Set(&memcache.Item{Key: index, Value: []byte("not an index"), Expiration: 60}); err != nil {
+		t.Fatal(err)
 	}
-	for _, n := range []int{1, 16} {
-		b.Run(fmt.Sprintf("callers=%d", n), func(b *testing.B) {
-			callers(b, n, func(_, i int) error {
-				_, err := s.Load(b.Context(), ids[i%len(ids)])
-				return err
-			})
-		})
+	rec := session.Record{ID: storetest.NewID(), UserID: user, Expiry: live(), Data: []byte("x")}
+	err := s.Save(t.Context(), rec)
+	if err == nil || errors.Is(err, session.ErrConflict) {
+		t.Fatalf("Save with an unreadable index = %v; want an error that is not ErrConflict", err)
 	}
-}
-
-func BenchmarkSave(b *testing.B) {
-	s := newStore(b)
-	data := bytes.Repeat([]byte("d"), 512)
-	for _, n := range []int{1, 16} {
-		b.Run(fmt.Sprintf("callers=%d", n), func(b *testing.B) {
-			// Each caller updates a record of its own, as concurrent
-			// requests of different users do.
-			recs := make([]session.Record, n)
-			for w := range recs {
-				recs[w] = session.Record{ID: storetest.NewID(), UserID: fmt.Sprint("user-", w), Expiry: live(), Data: data}
-			}
-			callers(b, n, func(w, _ int) error {
-				if err := s.Save(b.Context(), recs[w]); err != nil {
-					return err
-				}
-				recs[w].Version++
-				return nil
-			})
-		})
+	if got, err := s.Load(t.Context(), rec.ID); err != nil || got.Version != 1 {
+		t.Fatalf("Load after the ambiguous Save = version %d, %v; want the written version 1", got.Version, err)
+	}
+	line := logs.String()
+	if !strings.Contains(line, "level=WARN") || !strings.Contains(line, "session="+rec.ID[:8]+" ") {
+		t.Fatalf("logged %q; want a WARN line naming the session by its first 8 characters", line)
+	}
+	if strings.Contains(line, rec.ID) || strings.Contains(line, user) {
+		t.Fatalf("logged %q, which holds the record ID or the user ID", line)
 	}
 }

@@ -2,9 +2,29 @@
 // memory: the fastest store, and the right one for tests and single-process
 // apps that can afford to log everyone out on restart.
 //
+//	store := memory.New()
+//	defer store.Close()
+//
 // Records live in 64 independently locked shards so concurrent requests on
-// different sessions rarely contend. Expired records are invisible at once
-// and physically removed by a background sweeper; Close stops it.
+// different sessions rarely contend.
+//
+// # Expiry and clocks
+//
+// Every method judges Expiry by the process's clock (time.Now): Save's
+// check of a new Expiry and its compare-and-swap, Load, ListByUser and
+// DeleteExpired alike. The store lives in one process, so the contract's
+// bound on disagreeing clocks, session.MaxClockSkew, holds by
+// construction.
+//
+// # Expired records
+//
+// Expired records are invisible at once. A background sweeper removes them
+// every DefaultSweepInterval or so (WithSweepInterval), until Close. It
+// reads each shard under its read lock, so loads go on meanwhile, and
+// removes what it found at most DefaultSweepBatch records per hold of the
+// shard's write lock (WithSweepBatch), so that a save waits for a short
+// batch, never for a whole shard. Nothing in the store can fail, so it has
+// nothing to log.
 package memory
 
 import (
@@ -12,23 +32,35 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"slices"
 	"sync"
 	"time"
 
+	"github.com/httpstate/httpstate/internal/sweeper"
 	"github.com/httpstate/httpstate/session"
 )
 
 const shardCount = 64
+
+// Defaults of the options.
+const (
+	// DefaultSweepInterval is the mean time between two sweeps: five
+	// minutes.
+	DefaultSweepInterval = sweeper.DefaultInterval
+
+	// DefaultSweepBatch is how many records the sweeper removes at most
+	// per hold of a shard's write lock: 500.
+	DefaultSweepBatch = sweeper.DefaultBatch
+)
 
 // Store is an in-memory session.Store. The zero value is not usable; call New.
 type Store struct {
 	seed   maphash.Seed
 	shards [shardCount]shard
 	users  [shardCount]userShard
+	batch  int
 
-	stop      chan struct{}
-	done      chan struct{}
-	closeOnce sync.Once
+	sweeper *sweeper.Sweeper
 }
 
 type shard struct {
@@ -49,41 +81,55 @@ type userShard struct {
 }
 
 // Option configures a Store.
-type Option func(*Store, *config)
+type Option func(*config)
 
-type config struct{ sweep time.Duration }
-
-// WithSweepInterval sets how often the background sweeper removes expired
-// records (default one minute). Zero or less disables the sweeper; expired
-// records then stay in memory, invisible, until DeleteExpired is called.
-func WithSweepInterval(d time.Duration) Option {
-	return func(_ *Store, c *config) { c.sweep = d }
+type config struct {
+	sweepInterval time.Duration
+	sweepBatch    int
 }
 
-// New returns an empty Store with its sweeper running.
+// WithSweepInterval sets the mean time between two runs of the background
+// sweeper (default DefaultSweepInterval); each wait is drawn at random
+// from half to one and a half times it. Zero or less disables the sweeper:
+// expired records then stay in memory, invisible, until DeleteExpired is
+// called.
+func WithSweepInterval(d time.Duration) Option {
+	return func(c *config) { c.sweepInterval = d }
+}
+
+// WithSweepBatch sets how many expired records the sweeper removes at most
+// per hold of a shard's write lock (default DefaultSweepBatch); it takes
+// the lock again for the next batch, so saves on that shard wait for one
+// batch at most. n must be 1 to 10,000, or New panics: New returns no
+// error, and a batch size is a constant of the program, so a wrong one is
+// a bug to fix rather than a condition to handle.
+func WithSweepBatch(n int) Option {
+	return func(c *config) { c.sweepBatch = n }
+}
+
+// New returns an empty Store with its sweeper running. It panics if
+// WithSweepBatch is out of range.
 func New(opts ...Option) *Store {
-	s := &Store{seed: maphash.MakeSeed(), stop: make(chan struct{}), done: make(chan struct{})}
-	c := config{sweep: time.Minute}
+	c := config{sweepInterval: DefaultSweepInterval, sweepBatch: DefaultSweepBatch}
 	for _, o := range opts {
-		o(s, &c)
+		o(&c)
 	}
+	if err := sweeper.CheckBatch(c.sweepBatch); err != nil {
+		panic("memory: " + err.Error())
+	}
+	s := &Store{seed: maphash.MakeSeed(), batch: c.sweepBatch}
 	for i := range s.shards {
 		s.shards[i].recs = make(map[string]*entry)
 		s.users[i].ids = make(map[string]map[string]struct{})
 	}
-	if c.sweep > 0 {
-		go s.sweep(c.sweep)
-	} else {
-		close(s.done)
-	}
+	s.sweeper = sweeper.Start(c.sweepInterval, s.sweep)
 	return s
 }
 
 // Close stops the sweeper and waits for it to finish. The records stay
 // readable; Close is safe to call more than once and concurrently.
 func (s *Store) Close() error {
-	s.closeOnce.Do(func() { close(s.stop) })
-	<-s.done
+	s.sweeper.Stop()
 	return nil
 }
 
@@ -203,6 +249,7 @@ func (s *Store) ListByUser(ctx context.Context, userID string) ([]session.Record
 
 // DeleteExpired implements session.Store.
 func (s *Store) DeleteExpired(ctx context.Context, limit int) (int, error) {
+	now := time.Now().UnixNano()
 	removed := 0
 	for i := range s.shards {
 		if err := ctx.Err(); err != nil {
@@ -211,25 +258,42 @@ func (s *Store) DeleteExpired(ctx context.Context, limit int) (int, error) {
 		if limit > 0 && removed >= limit {
 			break
 		}
-		removed += s.sweepShard(&s.shards[i], limit-removed, limit > 0)
+		budget := 0
+		if limit > 0 {
+			budget = limit - removed
+		}
+		removed += s.sweepShard(&s.shards[i], now, budget)
 	}
 	return removed, nil
 }
 
-func (s *Store) sweepShard(sh *shard, budget int, bounded bool) int {
-	now := time.Now().UnixNano()
-	n := 0
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
+// sweepShard removes up to budget (every one if budget is 0) records of sh
+// that expired by now, and returns how many it removed. It finds them
+// under the read lock, then removes them in batches under the write lock,
+// checking each again: a save may have taken the ID over meanwhile.
+func (s *Store) sweepShard(sh *shard, now int64, budget int) int {
+	var ids []string
+	sh.mu.RLock()
 	for id, e := range sh.recs {
-		if bounded && n >= budget {
-			break
-		}
 		if !e.live(now) {
-			delete(sh.recs, id)
-			s.unindex(e.userID, id)
-			n++
+			ids = append(ids, id)
+			if len(ids) == budget {
+				break
+			}
 		}
+	}
+	sh.mu.RUnlock()
+	n := 0
+	for batch := range slices.Chunk(ids, s.batch) {
+		sh.mu.Lock()
+		for _, id := range batch {
+			if e, ok := sh.recs[id]; ok && !e.live(now) {
+				delete(sh.recs, id)
+				s.unindex(e.userID, id)
+				n++
+			}
+		}
+		sh.mu.Unlock()
 	}
 	return n
 }
@@ -246,21 +310,15 @@ func (s *Store) Len() int {
 	return n
 }
 
-func (s *Store) sweep(every time.Duration) {
-	defer close(s.done)
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.stop:
+// sweep removes every expired record, one shard at a time, so requests on
+// other shards never wait for it.
+func (s *Store) sweep(ctx context.Context) {
+	now := time.Now().UnixNano()
+	for i := range s.shards {
+		if ctx.Err() != nil {
 			return
-		case <-t.C:
-			// One shard at a time, so requests on other shards never wait
-			// for a whole sweep.
-			for i := range s.shards {
-				s.sweepShard(&s.shards[i], 0, false)
-			}
 		}
+		s.sweepShard(&s.shards[i], now, 0)
 	}
 }
 

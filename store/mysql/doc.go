@@ -17,8 +17,9 @@
 // server and no transaction is held open across round trips. Every call
 // honours its context's deadline: an unreachable or stalled server makes
 // the call fail when the deadline passes, with an error that is never
-// session.ErrNotFound. Setting the DSN's timeout parameter (say timeout=5s)
-// also bounds the sweeper's connection attempts, which have no deadline.
+// session.ErrNotFound. The background sweeper has no caller: each of its
+// batches gets 30 seconds. Setting the DSN's timeout parameter (say
+// timeout=5s) bounds every connection attempt, the sweeper's included.
 //
 // What it cannot do: expire rows by itself (the sweeper deletes them;
 // expired rows are invisible at once either way), or use read replicas:
@@ -52,15 +53,27 @@
 // expires_at is in unix milliseconds; user_id is empty for anonymous
 // sessions. IDs are compared as bytes, not in a collation: a
 // case-insensitive or trailing-space-padding collation would let "Alice"
-// list "alice"'s devices. Any UTF-8 user ID (emoji included, as utf8mb4
-// would allow) is stored unchanged, up to 255 bytes.
+// list "alice"'s devices. The columns take every record within the limits
+// of the session.Store contract (any UTF-8 user ID, emoji included, is
+// stored unchanged); Save refuses what the contract refuses, with
+// session.ErrInvalid, rather than let a server outside strict mode
+// truncate it.
+//
+// # Expiry and clocks
+//
+// Every method judges Expiry by the clock of the app server that calls
+// it, never by the database server's: Save's check of a new Expiry and its
+// compare-and-swap, Load, ListByUser and DeleteExpired alike. App servers
+// sharing a table must keep their clocks within session.MaxClockSkew of
+// each other (NTP does far better).
 //
 // # Expired records
 //
-// A background sweeper deletes expired rows every five minutes or so
-// (WithSweepInterval), in batches of 500 (WithSweepBatch), until Close. Each
-// batch reads expired IDs without locking, then deletes exactly those
-// through the primary key in ascending order, taking no gap locks on the
-// expiry index: sweepers on any number of app instances cannot deadlock
-// with each other or with saves.
+// A background sweeper deletes expired rows every DefaultSweepInterval or
+// so (WithSweepInterval), at most DefaultSweepBatch per statement
+// (WithSweepBatch), until Close, and logs to slog.Default() unless
+// WithLogger says otherwise. Each batch reads expired IDs without locking,
+// then deletes exactly those through the primary key in ascending order,
+// taking no gap locks on the expiry index: sweepers on any number of app
+// instances cannot deadlock with each other or with saves.
 package mysql

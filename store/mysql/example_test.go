@@ -2,50 +2,48 @@ package mysql_test
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"log"
+	"net/http"
 	"time"
-
-	_ "github.com/go-sql-driver/mysql" // registers the "mysql" driver
 
 	"github.com/httpstate/httpstate/session"
 	"github.com/httpstate/httpstate/store/mysql"
 )
 
-// An application that already has a *sql.DB hands it to New; the store
-// borrows it and leaves it open on Close. Because every app server sees the
-// same table, signing a user out everywhere is one ListByUser and a Delete
-// per session, whichever server handled them.
-func ExampleNew() {
-	db, err := sql.Open("mysql", "app:secret@tcp(127.0.0.1:3306)/app")
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer db.Close()
-
+// An app server among several on one MySQL or MariaDB database: a session
+// saved through one is seen by all, and a logout on one is final on all.
+func Example() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	store, err := mysql.New(ctx, db, mysql.WithTable("sessions"))
+	// Open creates a pool and owns it; mysql.New takes the *sql.DB an app
+	// already has. The table is created if it is missing.
+	store, err := mysql.Open(ctx, "app:secret@tcp(db.internal:3306)/app?timeout=5s")
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer store.Close()
-
-	for _, id := range []string{"first-device-session-id", "second-device-session-id"} {
-		rec := session.Record{ID: id, UserID: "alice", Expiry: time.Now().Add(24 * time.Hour)}
-		if err := store.Save(ctx, rec); err != nil {
-			log.Fatal(err)
-		}
-	}
-	devices, err := store.ListByUser(ctx, "alice")
+	sessions, err := session.New(store, session.Options{})
 	if err != nil {
 		log.Fatal(err)
 	}
-	for _, rec := range devices {
-		if err := store.Delete(ctx, rec.ID); err != nil {
-			log.Fatal(err)
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		visits, err := session.Update(session.FromContext(r.Context()), "visits", func(n int) int { return n + 1 })
+		if err != nil {
+			http.Error(w, "session unavailable", http.StatusInternalServerError)
+			return
 		}
-	}
-	fmt.Println("signed out of", len(devices), "devices")
+		fmt.Fprintf(w, "visit %d\n", visits)
+	})
+	mux.HandleFunc("POST /logout", func(w http.ResponseWriter, r *http.Request) {
+		if err := session.FromContext(r.Context()).Logout(); err != nil {
+			http.Error(w, "logout failed", http.StatusInternalServerError)
+			return
+		}
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+	})
+	// It needs a server, so go test compiles this example without running it.
+	log.Fatal(http.ListenAndServeTLS(":8443", "cert.pem", "key.pem", sessions.Middleware(mux)))
 }

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"log/slog"
 	"time"
 
 	driver "github.com/go-sql-driver/mysql"
@@ -23,47 +22,44 @@ type Store struct {
 
 var _ session.Store = (*Store)(nil)
 
-type options = sqlstore.Options
+// Option configures a Store. The options are those of store/sqlite too,
+// for the same type: the two packages are one implementation on two
+// databases.
+type Option = sqlstore.Option
 
-// Option configures a Store.
-type Option func(*options)
+// Defaults of the options.
+const (
+	DefaultTable         = sqlstore.DefaultTable         // "httpstate_sessions"
+	DefaultSweepInterval = sqlstore.DefaultSweepInterval // five minutes
+	DefaultSweepBatch    = sqlstore.DefaultSweepBatch    // 500 records per statement
+)
 
-// WithTable sets the table name (default "httpstate_sessions"): ASCII
-// letters, digits and underscores, not starting with a digit, at most 48
-// characters. New rejects any other name.
-func WithTable(name string) Option {
-	return func(o *options) { o.Table = name }
-}
+// The options of New and Open, which refuse a table name or a batch size
+// outside its rule before they touch the database.
+var (
+	// WithTable(name) sets the table: 1 to 48 lower-case ASCII letters,
+	// digits and underscores, not starting with a digit.
+	WithTable = sqlstore.WithTable
 
-// WithoutMigration stops New from creating the table, for deployments that
-// run the CREATE statement of the package documentation through their own
-// migrations, or whose database user may not create tables. New then fails
-// if the table is missing.
-func WithoutMigration() Option {
-	return func(o *options) { o.Migrate = false }
-}
+	// WithoutMigration() stops New and Open from creating the table (the
+	// SQL under Schema below), for a database user that may not; they then
+	// fail if the table is missing.
+	WithoutMigration = sqlstore.WithoutMigration
 
-// WithSweepInterval sets the mean time between sweeps of expired records
-// (default five minutes; each wait is drawn from half to one and a half
-// times it, so app instances sharing the table spread out). Zero or less
-// disables the sweeper, for example on all instances but one, or when a
-// cron job calls DeleteExpired.
-func WithSweepInterval(d time.Duration) Option {
-	return func(o *options) { o.SweepInterval = d }
-}
+	// WithSweepInterval(d) sets the mean time between sweeps, each wait
+	// drawn from half to one and a half times d so that app instances
+	// spread out; zero or less disables the sweeper, as on all instances
+	// but one.
+	WithSweepInterval = sqlstore.WithSweepInterval
 
-// WithSweepBatch sets how many expired records the sweeper deletes per
-// statement (default 500). A sweep repeats batches until one comes back
-// short; smaller batches lock fewer rows at a time.
-func WithSweepBatch(n int) Option {
-	return func(o *options) { o.SweepBatch = n }
-}
+	// WithSweepBatch(n) sets how many expired rows one sweep statement
+	// deletes and so locks, 1 to 10,000.
+	WithSweepBatch = sqlstore.WithSweepBatch
 
-// WithLogger sets where the sweeper reports failures (default
-// slog.Default()). Messages never contain session IDs.
-func WithLogger(l *slog.Logger) Option {
-	return func(o *options) { o.Logger = l }
-}
+	// WithLogger(l) sets where sweeps are reported: failures at WARN,
+	// completed sweeps at DEBUG (default slog.Default()).
+	WithLogger = sqlstore.WithLogger
+)
 
 // errDuplicateKey is MySQL's and MariaDB's ER_DUP_ENTRY.
 const errDuplicateKey = 1062
@@ -101,7 +97,11 @@ func quote(name string) string { return "`" + name + "`" }
 // the caller's to choose. Any DSN options work; see the package
 // documentation for the ones that matter.
 func New(ctx context.Context, db *sql.DB, opts ...Option) (*Store, error) {
-	return newStore(ctx, db, nil, opts)
+	c, err := sqlstore.Configure(dialect.Name, opts)
+	if err != nil {
+		return nil, err
+	}
+	return newStore(ctx, db, nil, c)
 }
 
 // Open connects to the database named by dsn (in the go-sql-driver/mysql
@@ -110,6 +110,10 @@ func New(ctx context.Context, db *sql.DB, opts ...Option) (*Store, error) {
 // idle connections, each replaced after five minutes; use New for other
 // settings) and Close closes it.
 func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
+	c, err := sqlstore.Configure(dialect.Name, opts)
+	if err != nil {
+		return nil, err
+	}
 	cfg, err := driver.ParseDSN(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("mysql: %w", err)
@@ -124,7 +128,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	// and then stays under the server's wait_timeout and follows failovers.
 	db.SetMaxIdleConns(16)
 	db.SetConnMaxLifetime(5 * time.Minute)
-	s, err := newStore(ctx, db, db.Close, opts)
+	s, err := newStore(ctx, db, db.Close, c)
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -132,12 +136,8 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	return s, nil
 }
 
-func newStore(ctx context.Context, db *sql.DB, closeDB func() error, opts []Option) (*Store, error) {
-	o := sqlstore.Defaults()
-	for _, opt := range opts {
-		opt(&o)
-	}
-	s, err := sqlstore.New(ctx, dialect, sqlstore.DBs{Read: db, Write: db, Close: closeDB}, o)
+func newStore(ctx context.Context, db *sql.DB, closeDB func() error, c sqlstore.Config) (*Store, error) {
+	s, err := sqlstore.New(ctx, dialect, sqlstore.DBs{Read: db, Write: db, Close: closeDB}, c)
 	if err != nil {
 		return nil, err
 	}
@@ -149,8 +149,9 @@ func (s *Store) Load(ctx context.Context, id string) (session.Record, error) {
 	return s.s.Load(ctx, id)
 }
 
-// Save implements session.Store. Record IDs and user IDs are limited to
-// 255 bytes; Data is limited by the server's max_allowed_packet.
+// Save implements session.Store. Data is limited by the server's
+// max_allowed_packet (see the package documentation), far above
+// session.MaxDataLen.
 func (s *Store) Save(ctx context.Context, rec session.Record) error {
 	return s.s.Save(ctx, rec)
 }

@@ -4,9 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"io"
-	"net"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,7 +12,9 @@ import (
 	"github.com/httpstate/httpstate/internal/testenv"
 	"github.com/httpstate/httpstate/session"
 	"github.com/httpstate/httpstate/session/storetest"
-	"github.com/httpstate/httpstate/store/internal/sqlstore/sqlstoretest"
+	"github.com/httpstate/httpstate/store/internal/netfault"
+	"github.com/httpstate/httpstate/store/internal/sqltest"
+	"github.com/httpstate/httpstate/store/internal/storebench"
 	"github.com/httpstate/httpstate/store/mysql"
 )
 
@@ -46,12 +45,24 @@ func connect(t testing.TB, dsn string) *sql.DB {
 	return db
 }
 
+// harness opens stores on the test server through db.
+func harness(t *testing.T) sqltest.Harness {
+	db := connect(t, testenv.MySQLDSN)
+	return sqltest.DatabaseSQL(sqltest.Harness{
+		Name: "mysql",
+		Open: func(ctx context.Context, c sqltest.Config) (sqltest.Store, error) {
+			opts := sqltest.Options(c, mysql.WithTable, mysql.WithoutMigration, mysql.WithSweepInterval, mysql.WithSweepBatch, mysql.WithLogger)
+			return sqltest.Opened(mysql.New(ctx, db, opts...))
+		},
+	}, db)
+}
+
 // newStore returns a store on db in a table of its own, dropped when the
 // test ends.
 func newStore(t testing.TB, db *sql.DB, opts ...mysql.Option) *mysql.Store {
 	t.Helper()
-	opts = append([]mysql.Option{mysql.WithTable(sqlstoretest.Table(t, db))}, opts...)
-	s, err := mysql.New(ctx(t), db, opts...)
+	table := sqltest.Table(t, db)
+	s, err := mysql.New(ctx(t), db, append([]mysql.Option{mysql.WithTable(table)}, opts...)...)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -66,21 +77,11 @@ func TestConformance(t *testing.T) {
 	})
 }
 
-func harness(t *testing.T) sqlstoretest.Harness {
-	db := connect(t, testenv.MySQLDSN)
-	return sqlstoretest.Harness{
-		DB: db,
-		Open: func(ctx context.Context, c sqlstoretest.Config) (sqlstoretest.Store, error) {
-			opts := sqlstoretest.Options(c, mysql.WithTable, mysql.WithoutMigration, mysql.WithSweepInterval, mysql.WithSweepBatch)
-			return sqlstoretest.Opened(mysql.New(ctx, db, opts...))
-		},
-	}
-}
-
-func TestTableNames(t *testing.T)         { sqlstoretest.TestTableNames(t, harness(t)) }
-func TestWithoutMigration(t *testing.T)   { sqlstoretest.TestWithoutMigration(t, harness(t)) }
-func TestSweeper(t *testing.T)            { sqlstoretest.TestSweeper(t, harness(t)) }
-func TestConcurrentSweepers(t *testing.T) { sqlstoretest.TestConcurrentSweepers(t, harness(t)) }
+func TestTableNames(t *testing.T)             { sqltest.TestTableNames(t, harness(t)) }
+func TestWithoutMigration(t *testing.T)       { sqltest.TestWithoutMigration(t, harness(t)) }
+func TestSweeper(t *testing.T)                { sqltest.TestSweeper(t, harness(t)) }
+func TestSweepFailuresAreLogged(t *testing.T) { sqltest.TestSweepFailuresAreLogged(t, harness(t)) }
+func TestConcurrentSweepers(t *testing.T)     { sqltest.TestConcurrentSweepers(t, harness(t)) }
 
 // clientFoundRows changes what MySQL reports as affected rows, and
 // interpolateParams replaces server-side prepared statements with client
@@ -133,7 +134,7 @@ func TestCloseLeavesCallersDBOpen(t *testing.T) {
 
 func TestOpenFromDSN(t *testing.T) {
 	db := connect(t, testenv.MySQLDSN)
-	s, err := mysql.Open(ctx(t), testenv.MySQLDSN, mysql.WithTable(sqlstoretest.Table(t, db)))
+	s, err := mysql.Open(ctx(t), testenv.MySQLDSN, mysql.WithTable(sqltest.Table(t, db)))
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -150,31 +151,11 @@ func TestOpenFromDSN(t *testing.T) {
 	}
 }
 
-// returnsIn fails the test if call has not returned after a generous
-// bound: a hang, not a slow machine.
-func returnsIn(t *testing.T, what string, call func() error) error {
-	t.Helper()
-	done := make(chan error, 1)
-	go func() { done <- call() }()
-	select {
-	case err := <-done:
-		return err
-	case <-time.After(10 * time.Second):
-		t.Fatalf("%s hung past its deadline", what)
-		return nil
-	}
-}
-
 func TestClosedPortFailsFast(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := netfault.ClosedPort(t)
 	c, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
-	err = returnsIn(t, "Open on a closed port", func() error {
+	err := netfault.ReturnsIn(t, "Open on a closed port", func() error {
 		s, err := mysql.Open(c, "root@tcp("+addr+")/test")
 		if err == nil {
 			s.Close()
@@ -195,10 +176,11 @@ func TestStalledServerHonoursDeadlines(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := startProxy(t, cfg.Addr)
-	cfg.Addr = p.addr()
+	p := netfault.StartProxy(t, cfg.Addr)
+	cfg.Addr = p.Addr()
 	// The table is dropped through db: the proxied pool will be stalled.
-	s, err := mysql.New(ctx(t), connect(t, cfg.FormatDSN()), mysql.WithTable(sqlstoretest.Table(t, db)))
+	table := sqltest.Table(t, db)
+	s, err := mysql.New(ctx(t), connect(t, cfg.FormatDSN()), mysql.WithTable(table))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,7 +190,7 @@ func TestStalledServerHonoursDeadlines(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	p.stall()
+	p.Stall()
 	calls := map[string]func(context.Context) error{
 		"Load": func(c context.Context) error { _, err := s.Load(c, rec.ID); return err },
 		"Save": func(c context.Context) error {
@@ -222,79 +204,10 @@ func TestStalledServerHonoursDeadlines(t *testing.T) {
 	}
 	for name, call := range calls {
 		c, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-		err := returnsIn(t, name, func() error { return call(c) })
+		err := netfault.ReturnsIn(t, name, func() error { return call(c) })
 		cancel()
 		if err == nil || errors.Is(err, session.ErrNotFound) || errors.Is(err, session.ErrConflict) {
 			t.Errorf("%s on a stalled server = %v; want an error that is neither ErrNotFound nor ErrConflict", name, err)
-		}
-	}
-}
-
-// proxy forwards TCP connections to a server until stall, after which it
-// swallows everything in both directions, like a dead network path.
-type proxy struct {
-	ln      net.Listener
-	stalled chan struct{}
-	once    sync.Once
-}
-
-func startProxy(t *testing.T, target string) *proxy {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &proxy{ln: ln, stalled: make(chan struct{})}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	wg.Go(func() {
-		for {
-			client, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			server, err := net.Dial("tcp", target)
-			if err != nil {
-				client.Close()
-				continue
-			}
-			mu.Lock()
-			conns = append(conns, client, server)
-			mu.Unlock()
-			wg.Go(func() { p.pipe(server, client) })
-			wg.Go(func() { p.pipe(client, server) })
-		}
-	})
-	return p
-}
-
-func (p *proxy) addr() string { return p.ln.Addr().String() }
-
-func (p *proxy) stall() { p.once.Do(func() { close(p.stalled) }) }
-
-func (p *proxy) pipe(dst io.Writer, src io.Reader) {
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := src.Read(buf)
-		if err != nil {
-			return
-		}
-		select {
-		case <-p.stalled:
-			continue // dropped on the floor
-		default:
-		}
-		if _, err := dst.Write(buf[:n]); err != nil {
-			return
 		}
 	}
 }
@@ -303,5 +216,5 @@ func benchStore(b *testing.B) *mysql.Store {
 	return newStore(b, connect(b, testenv.MySQLDSN), mysql.WithSweepInterval(0))
 }
 
-func BenchmarkLoad(b *testing.B) { sqlstoretest.BenchmarkLoad(b, benchStore(b)) }
-func BenchmarkSave(b *testing.B) { sqlstoretest.BenchmarkSave(b, benchStore(b)) }
+func BenchmarkLoad(b *testing.B) { storebench.Load(b, benchStore(b)) }
+func BenchmarkSave(b *testing.B) { storebench.Save(b, benchStore(b)) }

@@ -4,9 +4,9 @@ import (
 	"testing"
 
 	"github.com/httpstate/httpstate/store/internal/sqlstore"
-	"github.com/httpstate/httpstate/store/internal/sqlstore/sqlstoretest"
+	"github.com/httpstate/httpstate/store/internal/sqltest"
 )
 
 func TestSchemaIsDocumented(t *testing.T) {
-	sqlstoretest.TestSchemaIsDocumented(t, "doc.go", schema(sqlstore.DefaultTable))
+	sqltest.TestSchemaIsDocumented(t, "doc.go", schema(sqlstore.DefaultTable))
 }

@@ -49,20 +49,31 @@
 // the loser with a serialization failure instead, which Save also reports
 // as session.ErrConflict.
 //
-// Expiry is judged by the database server's clock (now()), so every app
-// instance agrees on which records are alive even if their own clocks
-// drift; only Save's rejection of a past Expiry uses the app's clock.
-// Expiries are stored with microsecond precision.
+// # Expiry and clocks
+//
+// The database server's clock, now(), judges whether a row is alive, in
+// every method: Load, ListByUser, Save's compare-and-swap (an UPDATE only
+// of a live row, an INSERT that takes over only an expired one) and
+// DeleteExpired. Every app instance therefore agrees on which sessions are
+// alive, whatever its own clock says. One check uses the calling process's
+// clock: Save refuses, with session.ErrInvalid, a record whose Expiry is
+// not after that process's current time (session.CheckRecord). The
+// clocks of the app servers and of the database server must agree within
+// session.MaxClockSkew: the Manager never gives a store an Expiry less
+// than that far ahead of its own clock, so the server never judges a
+// record it has just been given as expired. Expiries are stored with
+// microsecond precision.
 //
 // # Expired rows
 //
 // Expired rows are invisible to every method at once. A background sweeper
-// deletes them on a jittered interval (WithSweepInterval, default five
-// minutes) in batches (WithSweepBatch, default 1000 rows per statement), and
-// Close stops it. Each batch locks the rows it deletes with FOR UPDATE SKIP
-// LOCKED, so any number of instances can sweep one table at the same time
-// without waiting for each other or deleting a row twice. DeleteExpired
-// runs one batch on demand, for a cron job when the sweeper is disabled.
+// deletes them every DefaultSweepInterval or so (WithSweepInterval), at
+// most DefaultSweepBatch rows per statement (WithSweepBatch), logs to
+// slog.Default() unless WithLogger says otherwise, and stops at Close.
+// Each batch locks the rows it deletes with FOR UPDATE SKIP LOCKED, so any
+// number of instances can sweep one table at the same time without
+// waiting for each other or deleting a row twice. DeleteExpired runs one
+// batch on demand, for a cron job when the sweeper is disabled.
 //
 // # Deadlines
 //
@@ -121,11 +132,7 @@
 //     transaction mode, provided pgx's statement cache is supported
 //     (PgBouncer 1.21 or later with max_prepared_statements set) or the
 //     pool is configured with pgx.QueryExecModeExec.
-//   - IDs and user IDs are PostgreSQL text: they must be valid UTF-8
-//     without NUL bytes (Save refuses others with an error; Load, Delete and
-//     ListByUser treat them as absent), and a user ID longer than about
-//     2 kB may be refused by its btree index. The Manager's IDs are 43
-//     ASCII bytes.
-//   - Table names are restricted to lower-case ASCII letters, digits and
-//     underscores (see WithTable), and the schema must already exist.
+//   - Table and schema names are restricted to lower-case ASCII letters,
+//     digits and underscores (see WithTable), and the schema must already
+//     exist.
 package postgres

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"sync"
 	"time"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/httpstate/httpstate/internal/sweeper"
 	"github.com/httpstate/httpstate/session"
+	"github.com/httpstate/httpstate/store/internal/storelog"
 )
 
 // Defaults of the options.
@@ -22,13 +24,13 @@ const (
 	// "sessions", which many apps already have for something else.
 	DefaultTable = "httpstate_sessions"
 
-	// DefaultSweepInterval is the average time between two background
-	// sweeps without WithSweepInterval.
-	DefaultSweepInterval = 5 * time.Minute
+	// DefaultSweepInterval is the mean time between two background
+	// sweeps without WithSweepInterval: five minutes.
+	DefaultSweepInterval = sweeper.DefaultInterval
 
 	// DefaultSweepBatch is how many expired rows one sweep statement
-	// deletes at most without WithSweepBatch.
-	DefaultSweepBatch = 1000
+	// deletes at most without WithSweepBatch: 500.
+	DefaultSweepBatch = sweeper.DefaultBatch
 )
 
 // connectTimeout bounds how long a pool created by Open spends on one new
@@ -38,10 +40,6 @@ const (
 // connections and never answers that attempt would hold a pool slot until
 // the pool is closed.
 const connectTimeout = 10 * time.Second
-
-// sweepTimeout bounds one batch of the background sweeper, which has no
-// caller whose deadline it could inherit.
-const sweepTimeout = 30 * time.Second
 
 // ErrNoTable reports that the session table does not exist. It only
 // happens with WithoutMigration (or when the table is dropped under a
@@ -58,11 +56,8 @@ type Store struct {
 	name    string // the table as written in SQL, for error messages
 	q       queries
 
-	batch      int
-	onSweepErr func(error)
-	afterSweep func() // test hook: called after every sweep
-	sweeper    *sweeper.Sweeper
-	closeOnce  sync.Once
+	sweeper   *sweeper.Sweeper
+	closeOnce sync.Once
 }
 
 // Option configures a Store.
@@ -73,15 +68,17 @@ type config struct {
 	noMigration   bool
 	sweepInterval time.Duration
 	sweepBatch    int
-	onSweepErr    func(error)
-	afterSweep    func()
+	log           *slog.Logger
 }
 
-// WithTable sets the name of the table (default DefaultTable). The name
-// must be 1 to 48 characters of lower-case ASCII letters, digits and
-// underscores, not starting with a digit; New rejects anything else, so no
-// name can inject SQL or collide with another table's index names, which
-// append up to 15 characters to it within PostgreSQL's 63-byte limit.
+// WithTable sets the name of the table (default DefaultTable): 1 to 48
+// lower-case ASCII letters, digits and underscores, not starting with a
+// digit, the rule of every SQL store in this module. New and Open refuse
+// any other name before touching the database, so that no name can inject
+// SQL, read differently quoted and unquoted (PostgreSQL folds unquoted
+// names to lower case), or collide with another table's index names,
+// which append up to 15 characters to it within PostgreSQL's 63-byte
+// limit.
 func WithTable(name string) Option {
 	return func(c *config) { c.table = name }
 }
@@ -102,31 +99,33 @@ func WithoutMigration() Option {
 	return func(c *config) { c.noMigration = true }
 }
 
-// WithSweepInterval sets the average time between two runs of the
+// WithSweepInterval sets the mean time between two runs of the
 // background sweeper that deletes expired rows (default
 // DefaultSweepInterval). Each wait is drawn at random from half to one and
 // a half times the interval, so that many instances on one table spread
-// their sweeps. Zero or less disables the sweeper: expired rows are then
-// invisible but stay in the table until DeleteExpired is called.
+// their sweeps. Zero or less disables the sweeper, for example on all
+// instances but one, or when a cron job calls DeleteExpired: expired rows
+// are then invisible but stay in the table.
 func WithSweepInterval(d time.Duration) Option {
 	return func(c *config) { c.sweepInterval = d }
 }
 
-// WithSweepBatch sets how many rows the sweeper deletes per statement
-// (default DefaultSweepBatch); a sweep repeats batches until one comes back
-// short. Small batches keep each statement's locks and its write-ahead log
-// burst small. Zero or less deletes every expired row in one statement.
+// WithSweepBatch sets how many expired rows one statement of the sweeper
+// deletes at most (default DefaultSweepBatch); a sweep repeats statements
+// until one deletes fewer. Small batches keep each statement's locks and
+// its write-ahead log burst small. New and Open refuse a batch outside 1
+// to 10,000.
 func WithSweepBatch(n int) Option {
 	return func(c *config) { c.sweepBatch = n }
 }
 
-// WithSweepErrorHandler sets a function that receives the errors of the
-// background sweeper, which has no caller to return them to; by default
-// they are dropped and the sweep is tried again at the next interval. The
-// function runs on the sweeper's goroutine, and errors caused by Close are
-// not reported.
-func WithSweepErrorHandler(f func(error)) Option {
-	return func(c *config) { c.onSweepErr = f }
+// WithLogger sets where the store logs (default slog.Default()): a failed
+// sweep at WARN level, and each completed sweep, with how many rows it
+// deleted, at DEBUG level. Failures caused by Close are not logged.
+// Messages never hold a session ID, user ID or token. A nil logger means
+// the default.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) { c.log = l }
 }
 
 // New returns a Store that keeps its records in a table reached through
@@ -138,7 +137,11 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, error
 	if pool == nil {
 		return nil, errors.New("postgres: New: nil pool")
 	}
-	return newStore(ctx, pool, false, opts)
+	c, t, err := configure(opts)
+	if err != nil {
+		return nil, err
+	}
+	return newStore(ctx, pool, false, c, t)
 }
 
 // Open creates a pool from a PostgreSQL URL or keyword/value connection
@@ -146,6 +149,10 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Store, error
 // The Store owns the pool and Close closes it. When the connection string
 // sets no connect_timeout, Open sets 10 seconds.
 func Open(ctx context.Context, connString string, opts ...Option) (*Store, error) {
+	c, t, err := configure(opts)
+	if err != nil {
+		return nil, err
+	}
 	cfg, err := pgxpool.ParseConfig(connString)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: Open: %w", err)
@@ -157,7 +164,7 @@ func Open(ctx context.Context, connString string, opts ...Option) (*Store, error
 	if err != nil {
 		return nil, fmt.Errorf("postgres: Open: %w", err)
 	}
-	s, err := newStore(ctx, pool, true, opts)
+	s, err := newStore(ctx, pool, true, c, t)
 	if err != nil {
 		pool.Close()
 		return nil, err
@@ -165,30 +172,28 @@ func Open(ctx context.Context, connString string, opts ...Option) (*Store, error
 	return s, nil
 }
 
-func newStore(ctx context.Context, pool *pgxpool.Pool, own bool, opts []Option) (*Store, error) {
+// configure applies opts to the defaults and checks the result.
+func configure(opts []Option) (config, table, error) {
 	c := config{table: DefaultTable, sweepInterval: DefaultSweepInterval, sweepBatch: DefaultSweepBatch}
 	for _, o := range opts {
 		o(&c)
 	}
-	t, err := newTable(c.schema, c.table)
-	if err != nil {
-		return nil, err
+	c.log = storelog.Or(c.log)
+	if err := sweeper.CheckBatch(c.sweepBatch); err != nil {
+		return c, table{}, fmt.Errorf("postgres: %w", err)
 	}
+	t, err := newTable(c.schema, c.table)
+	return c, t, err
+}
+
+func newStore(ctx context.Context, pool *pgxpool.Pool, own bool, c config, t table) (*Store, error) {
 	if !c.noMigration {
 		if err := t.migrate(ctx, pool); err != nil {
 			return nil, err
 		}
 	}
-	s := &Store{
-		pool:       pool,
-		ownPool:    own,
-		name:       t.ref,
-		q:          t.queries(),
-		batch:      c.sweepBatch,
-		onSweepErr: c.onSweepErr,
-		afterSweep: c.afterSweep,
-	}
-	s.sweeper = sweeper.Start(c.sweepInterval, s.sweep)
+	s := &Store{pool: pool, ownPool: own, name: t.ref, q: t.queries()}
+	s.sweeper = sweeper.Start(c.sweepInterval, sweeper.Batches("postgres", c.sweepBatch, c.log, s.DeleteExpired))
 	return s, nil
 }
 
@@ -337,26 +342,6 @@ func (s *Store) DeleteExpired(ctx context.Context, limit int) (int, error) {
 		return 0, s.fail(ctx, "delete expired", err)
 	}
 	return int(tag.RowsAffected()), nil
-}
-
-func (s *Store) sweep(ctx context.Context) {
-	if s.afterSweep != nil {
-		defer s.afterSweep()
-	}
-	for ctx.Err() == nil {
-		batchCtx, cancel := context.WithTimeout(ctx, sweepTimeout)
-		n, err := s.DeleteExpired(batchCtx, s.batch)
-		cancel()
-		if err != nil {
-			if ctx.Err() == nil && s.onSweepErr != nil {
-				s.onSweepErr(err)
-			}
-			return
-		}
-		if s.batch <= 0 || n < s.batch {
-			return
-		}
-	}
 }
 
 // fail wraps err for the operation op. A missing table becomes ErrNoTable,

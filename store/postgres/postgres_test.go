@@ -6,12 +6,9 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
-	"fmt"
-	"net"
 	"os"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,6 +18,9 @@ import (
 	"github.com/httpstate/httpstate/internal/testenv"
 	"github.com/httpstate/httpstate/session"
 	"github.com/httpstate/httpstate/session/storetest"
+	"github.com/httpstate/httpstate/store/internal/netfault"
+	"github.com/httpstate/httpstate/store/internal/sqltest"
+	"github.com/httpstate/httpstate/store/internal/storebench"
 	"github.com/httpstate/httpstate/store/postgres"
 )
 
@@ -80,7 +80,7 @@ func testCtx(t testing.TB) context.Context {
 func tableName(t testing.TB) string {
 	t.Helper()
 	p := sharedPool(t)
-	name := "httpstate_test_" + hex.EncodeToString(randBytes(6))
+	name := sqltest.TableName()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -116,28 +116,38 @@ func TestConformance(t *testing.T) {
 	})
 }
 
-// insertRows writes n rows directly, which is the only way to get rows
-// that are already expired: Save refuses a past Expiry.
-func insertRows(t *testing.T, table string, n int, expiry string) {
-	t.Helper()
-	_, err := sharedPool(t).Exec(testCtx(t), fmt.Sprintf(
-		`INSERT INTO %s (id, user_id, version, expires_at, data)
-		 SELECT md5(random()::text || g::text), 'u', 1, now() + interval '%s', '\x00'::bytea
-		 FROM generate_series(1, %d) g`, pgx.Identifier{table}.Sanitize(), expiry, n))
-	if err != nil {
-		t.Fatalf("inserting %d rows: %v", n, err)
+// harness opens stores on the shared pool.
+func harness(t *testing.T) sqltest.Harness {
+	p := sharedPool(t)
+	return sqltest.Harness{
+		Name: "postgres",
+		Open: func(ctx context.Context, c sqltest.Config) (sqltest.Store, error) {
+			opts := sqltest.Options(c, postgres.WithTable, postgres.WithoutMigration, postgres.WithSweepInterval, postgres.WithSweepBatch, postgres.WithLogger)
+			return sqltest.Opened(postgres.New(ctx, p, opts...))
+		},
+		Table: tableName,
+		Plant: func(ctx context.Context, table string, n int) error {
+			_, err := p.Exec(ctx, `INSERT INTO `+pgx.Identifier{table}.Sanitize()+` (id, user_id, version, expires_at, data)
+				SELECT md5(random()::text || g::text), 'planted', 1, now() - interval '1 minute', '\x00'::bytea
+				FROM generate_series(1, $1) g`, n)
+			return err
+		},
+		Expired: func(ctx context.Context, table string) (int, error) {
+			var n int
+			err := p.QueryRow(ctx, "SELECT count(*) FROM "+pgx.Identifier{table}.Sanitize()+" WHERE expires_at <= now()").Scan(&n)
+			return n, err
+		},
+		Drop: func(ctx context.Context, table string) error {
+			_, err := p.Exec(ctx, "DROP TABLE "+pgx.Identifier{table}.Sanitize())
+			return err
+		},
 	}
 }
 
-func countRows(t *testing.T, table string) int {
-	t.Helper()
-	var n int
-	err := sharedPool(t).QueryRow(testCtx(t), "SELECT count(*) FROM "+pgx.Identifier{table}.Sanitize()).Scan(&n)
-	if err != nil {
-		t.Fatalf("counting rows: %v", err)
-	}
-	return n
-}
+func TestTableNames(t *testing.T)             { sqltest.TestTableNames(t, harness(t)) }
+func TestSweeper(t *testing.T)                { sqltest.TestSweeper(t, harness(t)) }
+func TestSweepFailuresAreLogged(t *testing.T) { sqltest.TestSweepFailuresAreLogged(t, harness(t)) }
+func TestConcurrentSweepers(t *testing.T)     { sqltest.TestConcurrentSweepers(t, harness(t)) }
 
 func TestWithoutMigrationAMissingTableIsErrNoTable(t *testing.T) {
 	name := tableName(t)
@@ -176,25 +186,12 @@ func TestWithoutMigrationAMissingTableIsErrNoTable(t *testing.T) {
 	}
 }
 
-func TestNewRejectsUnsafeNames(t *testing.T) {
-	for _, tc := range []struct{ table, schema string }{
-		{table: ""},
-		{table: "Sessions"},
-		{table: "1sessions"},
-		{table: "sess-ions"},
-		{table: "sess ions"},
-		{table: "sessions; DROP TABLE users; --"},
-		{table: `sessions"`},
-		{table: "séssions"},
-		{table: "public.sessions"},
-		{table: strings.Repeat("s", 49)},
-		{table: "sessions", schema: "Public"},
-		{table: "sessions", schema: "my schema"},
-		{table: "sessions", schema: strings.Repeat("s", 64)},
-	} {
-		_, err := postgres.New(testCtx(t), sharedPool(t), postgres.WithTable(tc.table), postgres.WithSchema(tc.schema))
-		if err == nil {
-			t.Errorf("New(WithTable(%q), WithSchema(%q)) = nil error; want the name rejected", tc.table, tc.schema)
+// Table names follow the rule every SQL store shares (TestTableNames);
+// schema names follow it too, with PostgreSQL's own length limit.
+func TestNewRejectsUnsafeSchemaNames(t *testing.T) {
+	for _, schema := range []string{"Public", "my schema", "public;", `public"`, strings.Repeat("s", 64)} {
+		if _, err := postgres.New(testCtx(t), sharedPool(t), postgres.WithSchema(schema)); err == nil {
+			t.Errorf("New(WithSchema(%q)) = nil error; want the name rejected", schema)
 		}
 	}
 	if _, err := postgres.Open(testCtx(t), testenv.PostgresURL, postgres.WithTable("bad-name")); err == nil {
@@ -264,50 +261,11 @@ func TestConcurrentNewOnOneTableAllSucceed(t *testing.T) {
 	}
 }
 
-func TestTwoStoresSweepOneTableTogether(t *testing.T) {
-	a, name := newStore(t, postgres.WithSweepInterval(0))
-	b, err := postgres.New(testCtx(t), sharedPool(t), postgres.WithTable(name), postgres.WithSweepInterval(0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	const dead, alive = 600, 7
-	insertRows(t, name, dead, "-1 second")
-	insertRows(t, name, alive, "1 hour")
-
-	ctx := testCtx(t)
-	var removed atomic.Int64
-	var wg sync.WaitGroup
-	for _, s := range []*postgres.Store{a, b} {
-		wg.Go(func() {
-			for {
-				n, err := s.DeleteExpired(ctx, 50)
-				if err != nil {
-					t.Errorf("DeleteExpired: %v", err)
-					return
-				}
-				if n > 50 {
-					t.Errorf("DeleteExpired(50) removed %d rows", n)
-				}
-				if n == 0 {
-					return
-				}
-				removed.Add(int64(n))
-			}
-		})
-	}
-	wg.Wait()
-	if got := removed.Load(); got != dead {
-		t.Fatalf("two sweepers reported %d deletions; want exactly %d", got, dead)
-	}
-	if got := countRows(t, name); got != alive {
-		t.Fatalf("%d rows left; want the %d live ones", got, alive)
-	}
-}
-
 func TestDeleteExpiredSkipsRowsLockedElsewhere(t *testing.T) {
 	s, name := newStore(t, postgres.WithSweepInterval(0))
-	insertRows(t, name, 5, "-1 second")
+	if err := harness(t).Plant(testCtx(t), name, 5); err != nil {
+		t.Fatal(err)
+	}
 	ctx := testCtx(t)
 	tx, err := sharedPool(t).Begin(ctx)
 	if err != nil {
@@ -330,51 +288,6 @@ func TestDeleteExpiredSkipsRowsLockedElsewhere(t *testing.T) {
 	}
 	if n, err := s.DeleteExpired(ctx, 0); err != nil || n != 1 {
 		t.Fatalf("DeleteExpired after the lock was released = %d, %v; want 1, nil", n, err)
-	}
-}
-
-func TestSweeperDeletesExpiredRowsAndStopsOnClose(t *testing.T) {
-	_, name := newStore(t, postgres.WithSweepInterval(0)) // creates the table
-	insertRows(t, name, 30, "-1 second")
-	insertRows(t, name, 2, "1 hour")
-
-	var calls atomic.Int64
-	swept := make(chan struct{}, 1)
-	s, err := postgres.New(testCtx(t), sharedPool(t),
-		postgres.WithTable(name),
-		postgres.WithSweepInterval(2*time.Millisecond),
-		postgres.WithSweepBatch(7), // several batches per sweep
-		postgres.WithSweepErrorHandler(func(err error) { t.Errorf("sweep: %v", err) }),
-		postgres.WithAfterSweep(func() {
-			calls.Add(1)
-			select {
-			case swept <- struct{}{}:
-			default:
-			}
-		}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-swept:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the sweeper did not run within 10s")
-	}
-	if got := countRows(t, name); got != 2 {
-		t.Fatalf("after a sweep %d rows are left; want the 2 live ones", got)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	n := calls.Load()
-	// Nothing signals a sweep that does not happen; give one many
-	// intervals to show up.
-	time.Sleep(50 * time.Millisecond)
-	if got := calls.Load(); got != n {
-		t.Fatalf("the sweeper ran %d more times after Close returned", got-n)
-	}
-	if err := sharedPool(t).Ping(testCtx(t)); err != nil {
-		t.Fatalf("the caller's pool stopped working after Close: %v", err)
 	}
 }
 
@@ -404,59 +317,12 @@ func TestCloseClosesOnlyAPoolItCreated(t *testing.T) {
 	}
 }
 
-// silentServer accepts connections and never answers, like a server
-// behind a firewall that drops packets or one that is stuck.
-func silentServer(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		<-done
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return ln.Addr().String()
-}
-
-// closedPort returns an address on which nothing listens.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
 func TestUnreachableServerIsAPromptErrorNeverNotFound(t *testing.T) {
 	const deadline = 300 * time.Millisecond
 	const prompt = 5 * time.Second // generous: the point is "not a hang"
 	for _, server := range []struct{ name, addr string }{
-		{"silent", silentServer(t)},
-		{"closed port", closedPort(t)},
+		{"silent", netfault.SilentServer(t)},
+		{"closed port", netfault.ClosedPort(t)},
 	} {
 		t.Run(server.name, func(t *testing.T) {
 			url := "postgres://root@" + server.addr + "/test?sslmode=disable"
@@ -582,71 +448,5 @@ func benchStore(b *testing.B) *postgres.Store {
 	return s
 }
 
-// runCallers runs op b.N times in total, spread over exactly callers
-// goroutines (b.RunParallel would tie their number to GOMAXPROCS).
-func runCallers(b *testing.B, callers int, op func(caller int) error) {
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	b.ReportAllocs()
-	b.ResetTimer()
-	for c := range callers {
-		wg.Go(func() {
-			for next.Add(1) <= int64(b.N) {
-				if err := op(c); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-}
-
-var benchCallers = []int{1, 16}
-
-// benchData is the size of a typical encoded session: a user ID, a CSRF
-// secret, timestamps, a user agent and a few flash values.
-var benchData = randBytes(256)
-
-func BenchmarkLoad(b *testing.B) {
-	for _, callers := range benchCallers {
-		b.Run(fmt.Sprintf("callers=%d", callers), func(b *testing.B) {
-			s := benchStore(b)
-			ctx := testCtx(b)
-			ids := make([]string, callers)
-			for i := range ids {
-				ids[i] = storetest.NewID()
-				rec := session.Record{ID: ids[i], UserID: "bench", Expiry: time.Now().Add(time.Hour), Data: benchData}
-				if err := s.Save(ctx, rec); err != nil {
-					b.Fatal(err)
-				}
-			}
-			runCallers(b, callers, func(c int) error {
-				_, err := s.Load(ctx, ids[c])
-				return err
-			})
-		})
-	}
-}
-
-func BenchmarkSave(b *testing.B) {
-	for _, callers := range benchCallers {
-		b.Run(fmt.Sprintf("callers=%d", callers), func(b *testing.B) {
-			s := benchStore(b)
-			ctx := testCtx(b)
-			recs := make([]session.Record, callers)
-			for i := range recs {
-				recs[i] = session.Record{ID: storetest.NewID(), UserID: "bench", Expiry: time.Now().Add(time.Hour), Data: benchData}
-			}
-			// Each caller saves its own record, so every Save is a
-			// compare-and-swap that wins, as for requests of different users.
-			runCallers(b, callers, func(c int) error {
-				if err := s.Save(ctx, recs[c]); err != nil {
-					return err
-				}
-				recs[c].Version++
-				return nil
-			})
-		})
-	}
-}
+func BenchmarkLoad(b *testing.B) { storebench.Load(b, benchStore(b)) }
+func BenchmarkSave(b *testing.B) { storebench.Save(b, benchStore(b)) }

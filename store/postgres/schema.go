@@ -4,22 +4,26 @@ import (
 	"context"
 	"fmt"
 	"hash/fnv"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/httpstate/httpstate/store/internal/sqlident"
 )
 
 // Index names are the table name plus one of these suffixes. The longest
-// is 15 bytes, which is why table names stop at 48: PostgreSQL silently
-// truncates identifiers past 63 bytes, and two long table names truncated
-// to the same index name would make CREATE INDEX IF NOT EXISTS skip the
-// second table's index without a word.
+// is 15 bytes, which is why table names stop at sqlident.MaxTableLen (48):
+// PostgreSQL silently truncates identifiers past 63 bytes, and two long
+// table names truncated to the same index name would make CREATE INDEX IF
+// NOT EXISTS skip the second table's index without a word.
 const (
 	userIndexSuffix   = "_user_id_idx"
 	expiryIndexSuffix = "_expires_at_idx"
-	maxTableLen       = 63 - len(expiryIndexSuffix)
-	maxSchemaLen      = 63
 )
+
+// The table name rule must leave room for the suffixes.
+var _ [63 - sqlident.MaxTableLen - len(expiryIndexSuffix)]struct{}
 
 // table holds the SQL spellings of one session table.
 type table struct {
@@ -33,12 +37,12 @@ type table struct {
 }
 
 func newTable(schema, name string) (table, error) {
-	if err := checkIdent("table", name, maxTableLen); err != nil {
-		return table{}, err
+	if err := sqlident.CheckTable(name); err != nil {
+		return table{}, fmt.Errorf("postgres: %w", err)
 	}
 	if schema != "" {
-		if err := checkIdent("schema", schema, maxSchemaLen); err != nil {
-			return table{}, err
+		if err := sqlident.CheckSchema(schema); err != nil {
+			return table{}, fmt.Errorf("postgres: %w", err)
 		}
 	}
 	qualify := func(n string) string {
@@ -59,25 +63,6 @@ func newTable(schema, name string) (table, error) {
 	}, nil
 }
 
-// checkIdent accepts only names that read the same quoted and unquoted, so
-// that the SQL in the package documentation, with the name substituted,
-// creates exactly the table the Store queries.
-func checkIdent(what, s string, max int) error {
-	if s == "" || len(s) > max {
-		return fmt.Errorf("postgres: invalid %s name %q: want 1 to %d characters", what, s, max)
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= 'a' && c <= 'z', c == '_':
-		case c >= '0' && c <= '9' && i > 0:
-		default:
-			return fmt.Errorf("postgres: invalid %s name %q: want lower-case ASCII letters, digits and underscores, not starting with a digit", what, s)
-		}
-	}
-	return nil
-}
-
 // ddl returns the statements that create the table and its indexes. The
 // package documentation prints them for DefaultTable; a test keeps the two
 // identical.
@@ -86,17 +71,18 @@ func checkIdent(what, s string, max int) error {
 // for equality, and byte comparison is faster than a linguistic one.
 // expires_at has an index for DeleteExpired; user_id has one for
 // ListByUser, partial because anonymous sessions are never listed.
-func (t table) ddl() string {
-	return fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s (
+func (t table) ddl() []string {
+	return []string{
+		`CREATE TABLE IF NOT EXISTS ` + t.ref + ` (
 	id         text COLLATE "C" PRIMARY KEY,
 	user_id    text COLLATE "C" NOT NULL,
 	version    bigint NOT NULL,
 	expires_at timestamptz NOT NULL,
 	data       bytea NOT NULL
-);
-CREATE INDEX IF NOT EXISTS %s ON %s (user_id) WHERE user_id <> '';
-CREATE INDEX IF NOT EXISTS %s ON %s (expires_at);`,
-		t.ref, t.userIndex, t.ref, t.expiryIndex, t.ref)
+)`,
+		`CREATE INDEX IF NOT EXISTS ` + t.userIndex + ` ON ` + t.ref + ` (user_id) WHERE user_id <> ''`,
+		`CREATE INDEX IF NOT EXISTS ` + t.expiryIndex + ` ON ` + t.ref + ` (expires_at)`,
+	}
 }
 
 // migrate creates the table and its indexes unless they all exist.
@@ -122,7 +108,7 @@ func (t table) migrate(ctx context.Context, pool *pgxpool.Pool) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, t.lockKey); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, t.ddl())
+		_, err := tx.Exec(ctx, strings.Join(t.ddl(), ";\n"))
 		return err
 	})
 	if err != nil {

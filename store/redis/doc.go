@@ -31,10 +31,11 @@
 //
 //	prefix+"s:"+ID      a string: the record (a 21-byte header of version,
 //	                    expiry and user ID length, then the user ID and
-//	                    the data), expiring at the record's Expiry
+//	                    the data), expiring session.MaxClockSkew after the
+//	                    record's Expiry
 //	prefix+"u:"+UserID  a sorted set: the IDs of the user's records, each
 //	                    scored by its Expiry in unix milliseconds, expiring
-//	                    with the latest of them
+//	                    session.MaxClockSkew after the latest of them
 //
 // So an operator can list a user's sessions with
 // ZRANGE httpstate:u:alice 0 -1, and end one with DEL httpstate:s:<ID>.
@@ -83,14 +84,36 @@
 //
 // # Expiry and clocks
 //
-// A record's Expiry is kept to the millisecond, rounded down, and
-// becomes the key's TTL (SET with PXAT): Redis deletes the key by its own
-// clock. Load also treats a record whose Expiry has passed by the app's
-// clock as absent, and Save's compare-and-swap judges expiry by the
-// caller's clock too, so that a record one app server's Load reported
-// absent can be created anew by that server. Keep the clocks of app
-// servers and Redis synchronised (NTP). DeleteExpired has nothing to do
-// and returns 0, nil.
+// Two clocks judge Expiry, each in its own place:
+//
+//   - The app's clock, the calling process's, judges records. Load and
+//     ListByUser treat a record whose Expiry has passed by it as absent.
+//     Save refuses an Expiry that is not after it (session.ErrInvalid),
+//     and passes it to the compare-and-swap script (in ARGV), which counts
+//     a record expired by it as absent, so that a record one app server's
+//     Load reported absent can be created anew by that server.
+//   - Redis's clock removes what has expired: record and index keys by
+//     their TTLs (SET with PXAT, PEXPIREAT), and index entries, which
+//     every index write and ListByUser trim by Redis's TIME.
+//
+// Redis's clock removes a record key, an index entry or an index key only
+// session.MaxClockSkew after the Expiry, so that as long as the clocks of
+// the app servers and of Redis agree within that bound, as the contract
+// requires, Redis never removes what an app server still counts as live;
+// meanwhile the expiry in the record's header hides it. Expiry is kept to
+// the millisecond, rounded down. DeleteExpired has nothing to do and
+// returns 0, nil.
+//
+// # Logging
+//
+// The store logs one thing, at WARN level, through WithLogger (default
+// slog.Default()): a live record missing from its user's index, because
+// Redis failed between writing the record and writing its entry (see
+// Consistency), or between removing an entry in a race and putting it
+// back. ListByUser, and so Manager.RevokeAll, misses that session until
+// its next Save; a Save that ends so also returns an error. The message
+// names the session by the first 8 characters of its record ID, itself a
+// hash of the token.
 //
 // # Deadlines
 //

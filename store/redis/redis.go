@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"strconv"
 	"sync"
@@ -12,6 +13,7 @@ import (
 	"github.com/redis/rueidis"
 
 	"github.com/httpstate/httpstate/session"
+	"github.com/httpstate/httpstate/store/internal/storelog"
 )
 
 // DefaultKeyPrefix starts every key the store writes, unless WithKeyPrefix
@@ -34,6 +36,7 @@ type Store struct {
 	prefix   string
 	cacheTTL time.Duration
 	recent   *recentWrites // nil without client-side caching
+	log      *slog.Logger
 	closed   sync.Once
 }
 
@@ -43,6 +46,7 @@ type Option func(*config)
 type config struct {
 	prefix   string
 	cacheTTL time.Duration
+	log      *slog.Logger
 }
 
 // WithKeyPrefix sets the prefix of every key the store reads and writes
@@ -82,11 +86,19 @@ func WithClientCache(ttl time.Duration) Option {
 	return func(c *config) { c.cacheTTL = ttl }
 }
 
+// WithLogger sets where the store logs what the package documentation
+// lists under Logging (default slog.Default(), also for nil). No message
+// holds a session ID, user ID or token.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) { c.log = l }
+}
+
 func configure(opts []Option) (config, error) {
 	c := config{prefix: DefaultKeyPrefix}
 	for _, o := range opts {
 		o(&c)
 	}
+	c.log = storelog.Or(c.log)
 	if c.cacheTTL < 0 {
 		return c, fmt.Errorf("redis: negative client cache TTL %v", c.cacheTTL)
 	}
@@ -108,7 +120,7 @@ func New(client rueidis.Client, opts ...Option) (*Store, error) {
 }
 
 func newStore(client rueidis.Client, c config, owned bool) *Store {
-	s := &Store{client: client, owned: owned, prefix: c.prefix, cacheTTL: c.cacheTTL}
+	s := &Store{client: client, owned: owned, prefix: c.prefix, cacheTTL: c.cacheTTL, log: c.log}
 	if c.cacheTTL > 0 {
 		s.recent = newRecentWrites(c.cacheTTL)
 	}
@@ -227,7 +239,8 @@ func (s *Store) Save(ctx context.Context, rec session.Record) error {
 	buf, n := encode(rec.Version, exp, rec.UserID, rec.Data)
 	expiry := strconv.FormatInt(exp, 10)
 	cas := call{casScript, s.recordKey(rec.ID), []string{
-		rueidis.BinaryString(buf[n:]), rueidis.BinaryString(buf[:n]), expiry, rec.UserID, strconv.FormatInt(now, 10),
+		rueidis.BinaryString(buf[n:]), rueidis.BinaryString(buf[:n]), strconv.FormatInt(exp+skewMillis, 10),
+		rec.UserID, strconv.FormatInt(now, 10),
 	}}
 	if rec.UserID == "" {
 		return s.swapped(ctx, rec, s.run(ctx, cas))
@@ -251,9 +264,15 @@ func (s *Store) Save(ctx context.Context, rec session.Record) error {
 	fctx, cancel := finishing(ctx)
 	defer cancel()
 	if err := s.run(fctx, idx).Error(); err != nil {
+		s.unlisted(ctx, rec.ID, err)
 		return fmt.Errorf("redis: save: record saved but not added to the user index: %w", err)
 	}
 	return nil
+}
+
+// unlisted reports a record written but missing from its user's index.
+func (s *Store) unlisted(ctx context.Context, id string, err error) {
+	storelog.Unlisted(ctx, s.log, "redis", id, err)
 }
 
 // swapped interprets the reply of the compare-and-swap script, and removes
@@ -284,9 +303,11 @@ func (s *Store) swapped(ctx context.Context, rec session.Record, res rueidis.Red
 // moving a record back, whose index add landed just before the removal,
 // would be left out of the index for good.
 //
-// It runs past ctx, bounded by finishTimeout, and is best-effort: an entry
-// it fails to remove names a record that is not the user's, which
-// ListByUser skips and drops, and the entry's score expires it anyway.
+// It runs past ctx, bounded by finishTimeout. An entry it fails to remove
+// names a record that is not the user's, which ListByUser skips and drops,
+// and the entry's score expires it anyway: harmless, and not logged. An
+// entry it fails to put back is a live session missing from the index,
+// and is logged.
 func (s *Store) unindex(ctx context.Context, userID string, ids ...string) {
 	ctx, cancel := finishing(ctx)
 	defer cancel()
@@ -302,7 +323,10 @@ func (s *Store) unindex(ctx context.Context, userID string, ids ...string) {
 	for i, res := range s.client.DoMulti(ctx, gets...) {
 		rec, err := s.decodeLoaded(ids[i], res, now)
 		if err == nil && rec.UserID == userID {
-			s.run(ctx, call{indexScript, idx, []string{rec.ID, strconv.FormatInt(rec.Expiry.UnixMilli(), 10)}})
+			err := s.run(ctx, call{indexScript, idx, []string{rec.ID, strconv.FormatInt(rec.Expiry.UnixMilli(), 10)}}).Error()
+			if err != nil {
+				s.unlisted(ctx, rec.ID, err)
+			}
 		}
 	}
 }

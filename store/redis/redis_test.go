@@ -1,9 +1,12 @@
 package redis_test
 
 import (
+	"context"
 	"errors"
+	"log/slog"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -104,14 +107,17 @@ func TestKeyLayout(t *testing.T) {
 		t.Fatal(err)
 	}
 	recordKey, indexKey := prefix+"s:"+rec.ID, prefix+"u:alice"
-	if got := expireTime(t, client, recordKey); got != exp.UnixMilli() {
-		t.Errorf("record key %q expires at %d; want the record's expiry %d", recordKey, got, exp.UnixMilli())
+	// Keys outlive the Expiry by MaxClockSkew, so that a Redis clock ahead
+	// of the app's never removes a record the app counts as live.
+	skew := session.MaxClockSkew.Milliseconds()
+	if got := expireTime(t, client, recordKey); got != exp.UnixMilli()+skew {
+		t.Errorf("record key %q expires at %d; want the record's expiry plus MaxClockSkew, %d", recordKey, got, exp.UnixMilli()+skew)
 	}
 	if score, ok := zscore(t, client, indexKey, rec.ID); !ok || score != exp.UnixMilli() {
 		t.Errorf("index %q scores the record %d (present %v); want its expiry %d", indexKey, score, ok, exp.UnixMilli())
 	}
-	if got := expireTime(t, client, indexKey); got != exp.UnixMilli() {
-		t.Errorf("index key expires at %d; want its latest entry's expiry %d", got, exp.UnixMilli())
+	if got := expireTime(t, client, indexKey); got != exp.UnixMilli()+skew {
+		t.Errorf("index key expires at %d; want its latest entry's expiry plus MaxClockSkew, %d", got, exp.UnixMilli()+skew)
 	}
 	// A later expiry lengthens the index's life; an earlier one for
 	// another record does not shorten it.
@@ -124,14 +130,17 @@ func TestKeyLayout(t *testing.T) {
 	if err := s.Save(ctx(t), other); err != nil {
 		t.Fatal(err)
 	}
-	if got := expireTime(t, client, indexKey); got != later.UnixMilli() {
-		t.Errorf("index key expires at %d; want %d", got, later.UnixMilli())
+	if got := expireTime(t, client, indexKey); got != later.UnixMilli()+skew {
+		t.Errorf("index key expires at %d; want %d", got, later.UnixMilli()+skew)
 	}
 	if score, _ := zscore(t, client, indexKey, rec.ID); score != later.UnixMilli() {
 		t.Errorf("extended record scored %d; want %d", score, later.UnixMilli())
 	}
 }
 
+// Every index write trims the entries that expired, by Redis's clock, more
+// than MaxClockSkew ago, and keeps those that expired more recently: an
+// app server whose clock lags Redis's may still count them as live.
 func TestIndexTrimsExpiredEntriesOnWrite(t *testing.T) {
 	client := cluster(t)
 	prefix := newPrefix(t, client)
@@ -140,25 +149,28 @@ func TestIndexTrimsExpiredEntriesOnWrite(t *testing.T) {
 		t.Fatal(err)
 	}
 	user := "user-" + storetest.NewID()[:8]
-	exp := time.Now().Add(300 * time.Millisecond)
-	short := session.Record{ID: storetest.NewID(), UserID: user, Expiry: exp}
-	if err := s.Save(ctx(t), short); err != nil {
+	index := prefix + "u:" + user
+	long, recent := storetest.NewID(), storetest.NewID()
+	for id, expired := range map[string]time.Duration{long: time.Minute, recent: session.MaxClockSkew / 2} {
+		score := float64(time.Now().Add(-expired).UnixMilli())
+		if err := client.Do(ctx(t), client.B().Zadd().Key(index).ScoreMember().ScoreMember(score, id).Build()).Error(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec := session.Record{ID: storetest.NewID(), UserID: user, Expiry: live()}
+	if err := s.Save(ctx(t), rec); err != nil {
 		t.Fatal(err)
 	}
-	// No event marks an expiry; wait for the clock.
-	time.Sleep(time.Until(exp) + 20*time.Millisecond)
-	long := session.Record{ID: storetest.NewID(), UserID: user, Expiry: live()}
-	if err := s.Save(ctx(t), long); err != nil {
-		t.Fatal(err)
-	}
-	members, err := client.Do(ctx(t), client.B().Zrange().Key(prefix+"u:"+user).Min("0").Max("-1").Build()).AsStrSlice()
+	members, err := client.Do(ctx(t), client.B().Zrange().Key(index).Min("0").Max("-1").Build()).AsStrSlice()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(members, []string{long.ID}) {
-		t.Fatalf("index holds %d entries after an expiry and a save; want only the live record", len(members))
+	if !slices.Equal(sorted(members), sorted([]string{recent, rec.ID})) {
+		t.Fatalf("index holds %d entries after a save; want the live record's and the one expired within MaxClockSkew", len(members))
 	}
 }
+
+func sorted(s []string) []string { slices.Sort(s); return s }
 
 // Strays are index entries whose record is gone or belongs to another
 // user: what an interrupted Delete or a lost compare-and-swap leaves.
@@ -272,4 +284,58 @@ func TestOpenOwnsItsClient(t *testing.T) {
 	s.Close()
 	_, err = s.Load(ctx(t), rec.ID)
 	wantOutage(t, "Load after Close", err)
+}
+
+// failingIndex is a client on which every command on a user index key
+// fails, as when the cluster node holding the index is down while the
+// record's is up.
+type failingIndex struct {
+	rueidis.Client
+	indexKeys string // the prefix of index keys
+}
+
+func (c failingIndex) Do(ctx context.Context, cmd rueidis.Completed) rueidis.RedisResult {
+	for _, arg := range cmd.Commands() {
+		if strings.HasPrefix(arg, c.indexKeys) {
+			return c.Client.Do(ctx, c.Client.B().Eval().Script("return redis.error_reply('ERR injected: index node down')").Numkeys(0).Build())
+		}
+	}
+	return c.Client.Do(ctx, cmd)
+}
+
+func (c failingIndex) DoMulti(ctx context.Context, cmds ...rueidis.Completed) []rueidis.RedisResult {
+	out := make([]rueidis.RedisResult, len(cmds))
+	for i, cmd := range cmds {
+		out[i] = c.Do(ctx, cmd)
+	}
+	return out
+}
+
+// A Save that wrote its record but could not index it must say so: it
+// returns an error (the outcome is ambiguous to the caller, who reloads
+// and finds the write), and logs that listing and revoking the user's
+// sessions will miss it, naming the session only by a short prefix.
+func TestRecordWrittenButNotIndexedIsLoggedAndAnError(t *testing.T) {
+	client := standalone(t)
+	prefix := newPrefix(t, client)
+	var logs strings.Builder
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
+	s, err := redis.New(failingIndex{client, prefix + "u:"}, redis.WithKeyPrefix(prefix), redis.WithLogger(logger))
+	if err != nil {
+		t.Fatal(err)
+	}
+	user := "carol-" + storetest.NewID()[:8]
+	rec := session.Record{ID: storetest.NewID(), UserID: user, Expiry: live(), Data: []byte("x")}
+	err = s.Save(ctx(t), rec)
+	wantOutage(t, "Save with the index unreachable", err)
+	if got, err := s.Load(ctx(t), rec.ID); err != nil || got.Version != 1 {
+		t.Fatalf("Load after the ambiguous Save = version %d, %v; want the written version 1", got.Version, err)
+	}
+	line := logs.String()
+	if !strings.Contains(line, "level=WARN") || !strings.Contains(line, "session="+rec.ID[:8]+" ") {
+		t.Fatalf("logged %q; want a WARN line naming the session by its first 8 characters", line)
+	}
+	if strings.Contains(line, rec.ID) || strings.Contains(line, user) {
+		t.Fatalf("logged %q, which holds the record ID or the user ID", line)
+	}
 }

@@ -4,8 +4,12 @@ import (
 	"context"
 	"crypto/sha1"
 	"encoding/hex"
+	"strconv"
+	"strings"
 
 	"github.com/redis/rueidis"
+
+	"github.com/httpstate/httpstate/session"
 )
 
 // Each script touches exactly one key, so it runs in Redis Cluster whatever
@@ -18,13 +22,28 @@ import (
 // scripts are written for speed rather than elegance (no tables, no
 // closures, one GETRANGE in the common case): Redis runs them on its only
 // thread, and every microsecond there is one no other client gets.
+//
+// Redis's own clock (its key TTLs, TIME in the index scripts) only ever
+// removes things skewMillis after the caller's clock says they expired,
+// so that a Redis clock ahead of the app's by up to session.MaxClockSkew
+// never removes a record, or its index entry, that the app still counts
+// as live.
+
+// skewMillis is session.MaxClockSkew in milliseconds.
+const skewMillis = int64(session.MaxClockSkew / 1e6)
+
+// withSkew puts skewMillis into a script's text in place of SKEW.
+func withSkew(src string) string {
+	return strings.ReplaceAll(src, "SKEW", strconv.FormatInt(skewMillis, 10))
+}
 
 // casScript is Save's compare-and-swap.
 //
 //	KEYS[1]  the record key
 //	ARGV[1]  the version the caller loaded, 8 bytes big endian
 //	ARGV[2]  the new value
-//	ARGV[3]  its expiry, decimal
+//	ARGV[3]  when the key expires, decimal: the record's expiry plus
+//	         skewMillis
 //	ARGV[4]  its user ID
 //	ARGV[5]  the caller's current time, decimal
 //
@@ -88,38 +107,39 @@ return user
 
 // indexScript adds an entry to a user's index. The index is a sorted set
 // of record IDs scored by expiry: entries of records that expired are
-// trimmed on every call, and the key's own TTL is the largest expiry in
-// it, so an index never outlives its user's last session. Expiry here is
-// judged by Redis's clock (TIME), the clock that expires the records.
+// trimmed on every call, and the key's own TTL follows the largest expiry
+// in it, so an index never outlives its user's last session. Expiry here
+// is judged by Redis's clock (TIME), the clock that expires the record
+// keys, less skewMillis.
 //
 //	KEYS[1]  the user's index key
 //	ARGV[1]  a record ID
 //	ARGV[2]  the record's expiry, decimal: the entry's score, which it
 //	         raises but never lowers (see Store.Save)
-var indexScript = newScript(`
+var indexScript = newScript(withSkew(`
 local t = redis.call('TIME')
-t = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+t = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - SKEW
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', t))
 if tonumber(ARGV[2]) > t then
   redis.call('ZADD', KEYS[1], 'GT', ARGV[2], ARGV[1])
 end
 local top = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
 if top[2] then
-  redis.call('PEXPIREAT', KEYS[1], string.format('%.0f', tonumber(top[2])))
+  redis.call('PEXPIREAT', KEYS[1], string.format('%.0f', tonumber(top[2]) + SKEW))
 end
 return 1
-`)
+`))
 
-// listScript trims a user's index of expired entries and returns the IDs
-// left.
+// listScript trims a user's index of expired entries, judged as in
+// indexScript, and returns the IDs left.
 //
 //	KEYS[1]  the user's index key
-var listScript = newScript(`
+var listScript = newScript(withSkew(`
 local t = redis.call('TIME')
-t = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+t = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - SKEW
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', t))
 return redis.call('ZRANGE', KEYS[1], 0, -1)
-`)
+`))
 
 // script is a Lua script run with EVALSHA, falling back to EVAL when the
 // server does not have it cached (after a restart, a failover, SCRIPT

@@ -9,7 +9,10 @@
 //	}
 //	defer store.Close()
 //
-// It uses modernc.org/sqlite, a pure-Go SQLite, so it needs no cgo.
+// It uses modernc.org/sqlite, a pure-Go SQLite, so it needs no cgo. That
+// driver needs Go 1.26, so this package is a module of its own
+// (github.com/httpstate/httpstate/store/sqlite), and only its users need
+// Go 1.26; the rest of httpstate needs Go 1.25.
 //
 // # Concurrency and durability
 //
@@ -46,11 +49,23 @@
 //	CREATE INDEX IF NOT EXISTS httpstate_sessions_expires_at ON httpstate_sessions (expires_at);
 //
 // expires_at is in unix milliseconds; user_id is empty for anonymous
-// sessions. Record IDs and user IDs are limited to 255 bytes.
+// sessions. The columns take any record within the limits of the
+// session.Store contract (session.MaxIDLen, session.MaxUserIDLen,
+// session.MaxDataLen) and more; Save refuses what the contract refuses,
+// with session.ErrInvalid.
+//
+// # Expiry and clocks
+//
+// Every method judges Expiry by the clock of the process that calls it:
+// Save's check of a new Expiry and its compare-and-swap, Load, ListByUser
+// and DeleteExpired alike. The processes that open one file run on one
+// machine and share its clock, so they always agree within
+// session.MaxClockSkew, as the contract requires.
 //
 // # Expired records
 //
 // Expired records are invisible at once. A background sweeper deletes them
-// every five minutes or so (WithSweepInterval), in batches of 500
-// (WithSweepBatch), until Close.
+// every DefaultSweepInterval or so (WithSweepInterval), at most
+// DefaultSweepBatch per statement (WithSweepBatch), until Close, and logs
+// to slog.Default() unless WithLogger says otherwise.
 package sqlite

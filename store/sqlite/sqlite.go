@@ -5,12 +5,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/url"
 	"path/filepath"
 	"runtime"
 	"strings"
-	"time"
 
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -27,45 +25,43 @@ type Store struct {
 
 var _ session.Store = (*Store)(nil)
 
-type options = sqlstore.Options
+// Option configures a Store. The options are those of store/mysql too,
+// for the same type: the two packages are one implementation on two
+// databases.
+type Option = sqlstore.Option
 
-// Option configures a Store.
-type Option func(*options)
+// Defaults of the options.
+const (
+	DefaultTable         = sqlstore.DefaultTable         // "httpstate_sessions"
+	DefaultSweepInterval = sqlstore.DefaultSweepInterval // five minutes
+	DefaultSweepBatch    = sqlstore.DefaultSweepBatch    // 500 records per statement
+)
 
-// WithTable sets the table name (default "httpstate_sessions"): ASCII
-// letters, digits and underscores, not starting with a digit, at most 48
-// characters. Open rejects any other name.
-func WithTable(name string) Option {
-	return func(o *options) { o.Table = name }
-}
+// The options of Open. Open refuses a table name or a batch size outside
+// its rule before it touches the file.
+var (
+	// WithTable(name) sets the table: 1 to 48 lower-case ASCII letters,
+	// digits and underscores, not starting with a digit.
+	WithTable = sqlstore.WithTable
 
-// WithoutMigration stops Open from creating the table and its indexes, for
-// deployments that run the CREATE statements of the package documentation
-// through their own migrations. Open then fails if the table is missing.
-func WithoutMigration() Option {
-	return func(o *options) { o.Migrate = false }
-}
+	// WithoutMigration() stops Open from creating the table and its
+	// indexes (the SQL under Schema below); Open then fails if the table
+	// is missing.
+	WithoutMigration = sqlstore.WithoutMigration
 
-// WithSweepInterval sets the mean time between sweeps of expired records
-// (default five minutes; each wait is drawn from half to one and a half
-// times it). Zero or less disables the sweeper; expired records then stay
-// in the file, invisible, until DeleteExpired is called.
-func WithSweepInterval(d time.Duration) Option {
-	return func(o *options) { o.SweepInterval = d }
-}
+	// WithSweepInterval(d) sets the mean time between sweeps, each wait
+	// drawn from half to one and a half times d; zero or less disables the
+	// sweeper.
+	WithSweepInterval = sqlstore.WithSweepInterval
 
-// WithSweepBatch sets how many expired records the sweeper deletes per
-// statement (default 500). A sweep repeats batches until one comes back
-// short; smaller batches hold the write lock for less time each.
-func WithSweepBatch(n int) Option {
-	return func(o *options) { o.SweepBatch = n }
-}
+	// WithSweepBatch(n) sets how many expired records one sweep statement
+	// deletes, 1 to 10,000; each statement holds the file's write lock.
+	WithSweepBatch = sqlstore.WithSweepBatch
 
-// WithLogger sets where the sweeper reports failures (default
-// slog.Default()). Messages never contain session IDs.
-func WithLogger(l *slog.Logger) Option {
-	return func(o *options) { o.Logger = l }
-}
+	// WithLogger(l) sets where sweeps are reported: failures at WARN,
+	// completed sweeps at DEBUG (default slog.Default()).
+	WithLogger = sqlstore.WithLogger
+)
 
 // Connection settings. WAL lets readers run alongside the writer; the busy
 // timeout covers other processes writing the same file (the writer of this
@@ -108,12 +104,9 @@ func quote(name string) string { return "`" + name + "`" }
 // given and its sweeper running. ctx bounds the opening only. The Store
 // owns its connections; Close releases them.
 func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
-	o := sqlstore.Defaults()
-	for _, opt := range opts {
-		opt(&o)
-	}
-	if err := sqlstore.ValidateTable(o.Table); err != nil {
-		return nil, fmt.Errorf("sqlite: %w", err)
+	c, err := sqlstore.Configure(dialect.Name, opts)
+	if err != nil {
+		return nil, err
 	}
 	uri, err := fileURI(path)
 	if err != nil {
@@ -141,7 +134,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	read.SetMaxOpenConns(readers)
 	read.SetMaxIdleConns(readers)
 	closeDBs := func() error { return errors.Join(read.Close(), write.Close()) }
-	s, err := sqlstore.New(ctx, dialect, sqlstore.DBs{Read: read, Write: write, Close: closeDBs}, o)
+	s, err := sqlstore.New(ctx, dialect, sqlstore.DBs{Read: read, Write: write, Close: closeDBs}, c)
 	if err != nil {
 		closeDBs()
 		return nil, err
@@ -171,8 +164,7 @@ func (s *Store) Load(ctx context.Context, id string) (session.Record, error) {
 	return s.s.Load(ctx, id)
 }
 
-// Save implements session.Store. Record IDs and user IDs are limited to
-// 255 bytes.
+// Save implements session.Store.
 func (s *Store) Save(ctx context.Context, rec session.Record) error {
 	return s.s.Save(ctx, rec)
 }

@@ -4,16 +4,15 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/httpstate/httpstate/session"
 	"github.com/httpstate/httpstate/session/storetest"
-	"github.com/httpstate/httpstate/store/internal/sqlstore/sqlstoretest"
+	"github.com/httpstate/httpstate/store/internal/sqltest"
+	"github.com/httpstate/httpstate/store/internal/storebench"
 	"github.com/httpstate/httpstate/store/sqlite"
 )
 
@@ -42,26 +41,27 @@ func TestConformance(t *testing.T) {
 }
 
 // harness opens stores on one fresh file, and a plain connection to it.
-func harness(t *testing.T) sqlstoretest.Harness {
+func harness(t *testing.T) sqltest.Harness {
 	path := tempFile(t)
 	db, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(5000)")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	return sqlstoretest.Harness{
-		DB: db,
-		Open: func(ctx context.Context, c sqlstoretest.Config) (sqlstoretest.Store, error) {
-			opts := sqlstoretest.Options(c, sqlite.WithTable, sqlite.WithoutMigration, sqlite.WithSweepInterval, sqlite.WithSweepBatch)
-			return sqlstoretest.Opened(sqlite.Open(ctx, path, opts...))
+	return sqltest.DatabaseSQL(sqltest.Harness{
+		Name: "sqlite",
+		Open: func(ctx context.Context, c sqltest.Config) (sqltest.Store, error) {
+			opts := sqltest.Options(c, sqlite.WithTable, sqlite.WithoutMigration, sqlite.WithSweepInterval, sqlite.WithSweepBatch, sqlite.WithLogger)
+			return sqltest.Opened(sqlite.Open(ctx, path, opts...))
 		},
-	}
+	}, db)
 }
 
-func TestTableNames(t *testing.T)         { sqlstoretest.TestTableNames(t, harness(t)) }
-func TestWithoutMigration(t *testing.T)   { sqlstoretest.TestWithoutMigration(t, harness(t)) }
-func TestSweeper(t *testing.T)            { sqlstoretest.TestSweeper(t, harness(t)) }
-func TestConcurrentSweepers(t *testing.T) { sqlstoretest.TestConcurrentSweepers(t, harness(t)) }
+func TestTableNames(t *testing.T)             { sqltest.TestTableNames(t, harness(t)) }
+func TestWithoutMigration(t *testing.T)       { sqltest.TestWithoutMigration(t, harness(t)) }
+func TestSweeper(t *testing.T)                { sqltest.TestSweeper(t, harness(t)) }
+func TestSweepFailuresAreLogged(t *testing.T) { sqltest.TestSweepFailuresAreLogged(t, harness(t)) }
+func TestConcurrentSweepers(t *testing.T)     { sqltest.TestConcurrentSweepers(t, harness(t)) }
 
 func TestSessionsSurviveRestart(t *testing.T) {
 	path := tempFile(t)
@@ -151,43 +151,9 @@ func TestWaitForOtherWriterHonoursContext(t *testing.T) {
 	}
 }
 
-// logLines is an io.Writer that hands each log line to a channel.
-type logLines chan string
-
-func (l logLines) Write(p []byte) (int, error) {
-	select {
-	case l <- string(p):
-	default: // the test has seen enough
-	}
-	return len(p), nil
-}
-
-func TestSweeperFailuresAreLogged(t *testing.T) {
-	path := tempFile(t)
-	lines := make(logLines, 1)
-	open(t, path, sqlite.WithTable("doomed"), sqlite.WithSweepInterval(5*time.Millisecond),
-		sqlite.WithLogger(slog.New(slog.NewTextHandler(lines, nil))))
-	other, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(5000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
-	if _, err := other.ExecContext(ctx(t), "DROP TABLE doomed"); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case line := <-lines:
-		if !strings.Contains(line, "level=WARN") || !strings.Contains(line, "no such table") {
-			t.Fatalf("the sweeper's failure was logged as %q", line)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the sweeper failed for 10s without logging it")
-	}
-}
-
 func benchStore(b *testing.B) *sqlite.Store {
 	return open(b, filepath.Join(b.TempDir(), "bench.db"), sqlite.WithSweepInterval(0))
 }
 
-func BenchmarkLoad(b *testing.B) { sqlstoretest.BenchmarkLoad(b, benchStore(b)) }
-func BenchmarkSave(b *testing.B) { sqlstoretest.BenchmarkSave(b, benchStore(b)) }
+func BenchmarkLoad(b *testing.B) { storebench.Load(b, benchStore(b)) }
+func BenchmarkSave(b *testing.B) { storebench.Save(b, benchStore(b)) }

@@ -19,9 +19,10 @@
 //     in the same order and hold no gap locks on the expiry index: they
 //     cannot deadlock with each other or with saves.
 //
-// Expiry is stored as BIGINT unix milliseconds and compared with the clock
-// of the calling process, like the other stores; app servers sharing one
-// database need synchronised clocks (NTP), as they do for cookies anyway.
+// Expiry is stored as BIGINT unix milliseconds and judged by the clock of
+// the process that calls, in every method: the one that saves, loads,
+// lists or sweeps. App servers sharing one database must keep their clocks
+// within session.MaxClockSkew of each other.
 package sqlstore
 
 import (
@@ -37,23 +38,33 @@ import (
 
 	"github.com/httpstate/httpstate/internal/sweeper"
 	"github.com/httpstate/httpstate/session"
+	"github.com/httpstate/httpstate/store/internal/sqlident"
+	"github.com/httpstate/httpstate/store/internal/storelog"
 )
 
-// MaxTableLen bounds table names so that "<table>_expires_at" fits
-// MySQL's 64-byte identifiers.
-const MaxTableLen = 48
+// Defaults of the options, exported again by store/sqlite and store/mysql.
+const (
+	// DefaultTable is the table a Store uses unless told otherwise. The
+	// prefix keeps it clear of an application's own "sessions" table.
+	DefaultTable = "httpstate_sessions"
 
-// DefaultTable is the table a Store uses unless told otherwise. The prefix
-// keeps it clear of an application's own "sessions" table.
-const DefaultTable = "httpstate_sessions"
+	// DefaultSweepInterval is the mean time between two sweeps.
+	DefaultSweepInterval = sweeper.DefaultInterval
 
-// maxChunk bounds how many IDs one DELETE names, whatever the caller's
-// limit: it keeps statements small and lock hold times short.
+	// DefaultSweepBatch is how many records one sweep statement deletes
+	// at most.
+	DefaultSweepBatch = sweeper.DefaultBatch
+)
+
+// maxChunk bounds how many IDs one DELETE of DeleteExpired names, whatever
+// the caller's limit: it keeps statements small and lock hold times short.
+// The sweeper uses its own batch size instead.
 const maxChunk = 500
 
 // Dialect is what differs between the databases behind a Store.
 type Dialect struct {
-	// Name prefixes errors and log messages: "sqlite", "mysql".
+	// Name prefixes errors and names the store in log messages: "sqlite",
+	// "mysql".
 	Name string
 
 	// Schema returns the statements that create the table and its indexes.
@@ -65,20 +76,80 @@ type Dialect struct {
 	IsDuplicateKey func(error) bool
 }
 
-// Options configure a Store. The public packages set them through their
-// functional options; Defaults returns the starting point.
-type Options struct {
-	Table         string        // validated by New: see ValidateTable
-	Migrate       bool          // run Dialect.Schema in New
-	SweepInterval time.Duration // mean time between sweeps; zero or less disables the sweeper
-	SweepBatch    int           // records per DeleteExpired call of the sweeper
-	Logger        *slog.Logger  // receives sweeper failures; nil means slog.Default()
+// Option configures a Store of store/sqlite or store/mysql, which export
+// these constructors under the same names, for the same type.
+type Option func(*Config)
+
+// Config is what the options set; Configure checks it.
+type Config struct {
+	table         string
+	migrate       bool
+	sweepInterval time.Duration
+	sweepBatch    int
+	log           *slog.Logger
 }
 
-// Defaults returns the default Options: the default table, created if
-// missing, swept every five minutes in batches of 500.
-func Defaults() Options {
-	return Options{Table: DefaultTable, Migrate: true, SweepInterval: 5 * time.Minute, SweepBatch: maxChunk}
+// WithTable sets the name of the table (default DefaultTable): 1 to 48
+// lower-case ASCII letters, digits and underscores, not starting with a
+// digit, the rule of every SQL store in this module (see package
+// store/internal/sqlident for why). New and Open refuse any other name
+// before touching the database.
+func WithTable(name string) Option {
+	return func(c *Config) { c.table = name }
+}
+
+// WithoutMigration stops New and Open from creating the table and its
+// indexes, for deployments that run the CREATE statements of the package
+// documentation through their own migrations, or whose database user may
+// not create tables. They then fail, naming the table, if it is missing.
+func WithoutMigration() Option {
+	return func(c *Config) { c.migrate = false }
+}
+
+// WithSweepInterval sets the mean time between two runs of the background
+// sweeper, which deletes expired records (default DefaultSweepInterval).
+// Each wait is drawn at random from half to one and a half times it, so
+// that app instances sharing a table spread their sweeps. Zero or less
+// disables the sweeper, for example on all instances but one, or when a
+// cron job calls DeleteExpired: expired records are then invisible but
+// stay in the table.
+func WithSweepInterval(d time.Duration) Option {
+	return func(c *Config) { c.sweepInterval = d }
+}
+
+// WithSweepBatch sets how many expired records one statement of the
+// sweeper deletes at most (default DefaultSweepBatch); a sweep repeats
+// statements until one deletes fewer. Smaller batches hold locks for less
+// time each. New and Open refuse a batch outside 1 to 10,000.
+func WithSweepBatch(n int) Option {
+	return func(c *Config) { c.sweepBatch = n }
+}
+
+// WithLogger sets where the store logs (default slog.Default()): a failed
+// sweep at WARN level, and each completed sweep, with how many records it
+// deleted, at DEBUG level. Failures caused by Close are not logged.
+// Messages never hold a session ID, user ID or token. A nil logger means
+// the default.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *Config) { c.log = l }
+}
+
+// Configure applies opts to the defaults and checks the result. The
+// public packages call it before opening anything, so that a bad option
+// fails without side effects.
+func Configure(name string, opts []Option) (Config, error) {
+	c := Config{table: DefaultTable, migrate: true, sweepInterval: DefaultSweepInterval, sweepBatch: DefaultSweepBatch}
+	for _, o := range opts {
+		o(&c)
+	}
+	c.log = storelog.Or(c.log)
+	if err := sqlident.CheckTable(c.table); err != nil {
+		return c, fmt.Errorf("%s: %w", name, err)
+	}
+	if err := sweeper.CheckBatch(c.sweepBatch); err != nil {
+		return c, fmt.Errorf("%s: %w", name, err)
+	}
+	return c, nil
 }
 
 // DBs are the connection pools a Store uses. Read and Write may be the same
@@ -99,8 +170,6 @@ type Store struct {
 	read     *sql.DB
 	write    *sql.DB
 	closeDBs func() error
-	log      *slog.Logger
-	batch    int
 
 	load, list, expired          *sql.Stmt // on read
 	update, insert, replace, del *sql.Stmt // on write
@@ -110,49 +179,19 @@ type Store struct {
 	closeErr  error
 }
 
-// ValidateTable reports whether name can be used as a table name: ASCII
-// letters, digits and underscores, not starting with a digit, at most
-// MaxTableLen bytes. Names are spliced into SQL text (placeholders cannot
-// stand for identifiers), so nothing else is let through.
-func ValidateTable(name string) error {
-	if name == "" || len(name) > MaxTableLen {
-		return fmt.Errorf("table name must have 1 to %d characters, has %d", MaxTableLen, len(name))
-	}
-	for i, c := range []byte(name) {
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c == '_':
-		case c >= '0' && c <= '9' && i > 0:
-		default:
-			return fmt.Errorf("table name %q may only hold ASCII letters, digits and underscores, and must not start with a digit", name)
-		}
-	}
-	return nil
-}
-
-// New returns a Store on the pools in dbs. It connects, creates the table
-// when o.Migrate is set, then prepares every statement, which checks that
-// the table exists with the expected columns: a missing table is reported
-// here, at startup, rather than on the first request. New does not close
-// dbs when it fails.
-func New(ctx context.Context, d Dialect, dbs DBs, o Options) (*Store, error) {
-	if err := ValidateTable(o.Table); err != nil {
-		return nil, fmt.Errorf("%s: %w", d.Name, err)
-	}
-	if o.SweepBatch <= 0 {
-		return nil, fmt.Errorf("%s: sweep batch size must be positive, is %d", d.Name, o.SweepBatch)
-	}
+// New returns a Store on the pools in dbs, configured by c (from
+// Configure). It connects, creates the table when migration is on, then
+// prepares every statement, which checks that the table exists with the
+// expected columns: a missing table is reported here, at startup, rather
+// than on the first request. New does not close dbs when it fails.
+func New(ctx context.Context, d Dialect, dbs DBs, c Config) (*Store, error) {
 	s := &Store{
 		name:     d.Name,
-		table:    "`" + o.Table + "`",
+		table:    "`" + c.table + "`",
 		isDupKey: d.IsDuplicateKey,
 		read:     dbs.Read,
 		write:    dbs.Write,
 		closeDBs: dbs.Close,
-		log:      o.Logger,
-		batch:    o.SweepBatch,
-	}
-	if s.log == nil {
-		s.log = slog.Default()
 	}
 	// Connect first, so that a server that is down is not reported below
 	// as a missing table.
@@ -161,19 +200,21 @@ func New(ctx context.Context, d Dialect, dbs DBs, o Options) (*Store, error) {
 			return nil, fmt.Errorf("%s: connecting: %w", d.Name, err)
 		}
 	}
-	if o.Migrate {
-		for _, stmt := range d.Schema(o.Table) {
+	if c.migrate {
+		for _, stmt := range d.Schema(c.table) {
 			if _, err := s.write.ExecContext(ctx, stmt); err != nil {
-				return nil, fmt.Errorf("%s: creating table %s: %w", d.Name, o.Table, err)
+				return nil, fmt.Errorf("%s: creating table %s: %w", d.Name, c.table, err)
 			}
 		}
 	}
 	if err := s.prepare(ctx); err != nil {
 		s.closeStmts()
 		return nil, fmt.Errorf("%s: table %s is missing or lacks the columns this store uses "+
-			"(create it with the SQL in the package documentation, or leave migration on): %w", d.Name, o.Table, err)
+			"(create it with the SQL in the package documentation, or leave migration on): %w", d.Name, c.table, err)
 	}
-	s.sweeper = sweeper.Start(o.SweepInterval, s.sweep)
+	batch := c.sweepBatch
+	s.sweeper = sweeper.Start(c.sweepInterval, sweeper.Batches(d.Name, batch, c.log,
+		func(ctx context.Context, limit int) (int, error) { return s.deleteExpired(ctx, limit, batch) }))
 	return s, nil
 }
 
@@ -351,28 +392,35 @@ func (s *Store) ListByUser(ctx context.Context, userID string) ([]session.Record
 	return out, nil
 }
 
-// DeleteExpired implements session.Store.
+// DeleteExpired implements session.Store. It deletes at most 500 records
+// per statement, whatever limit is.
 func (s *Store) DeleteExpired(ctx context.Context, limit int) (int, error) {
+	return s.deleteExpired(ctx, limit, maxChunk)
+}
+
+// deleteExpired deletes up to limit expired records (all of them if limit
+// is 0 or less), at most chunk per statement.
+func (s *Store) deleteExpired(ctx context.Context, limit, chunk int) (int, error) {
 	now := nowMilli()
 	removed := 0
 	for limit <= 0 || removed < limit {
-		chunk := maxChunk
+		n := chunk
 		if limit > 0 {
-			chunk = min(chunk, limit-removed)
+			n = min(n, limit-removed)
 		}
-		ids, err := s.expiredIDs(ctx, now, chunk)
+		ids, err := s.expiredIDs(ctx, now, n)
 		if err != nil {
 			return removed, s.fail("delete expired", err)
 		}
 		if len(ids) == 0 {
 			break
 		}
-		n, err := s.deleteIDs(ctx, now, ids)
-		removed += n
+		deleted, err := s.deleteIDs(ctx, now, ids)
+		removed += deleted
 		if err != nil {
 			return removed, s.fail("delete expired", err)
 		}
-		if len(ids) < chunk {
+		if len(ids) < n {
 			break
 		}
 	}
@@ -417,21 +465,4 @@ func (s *Store) deleteIDs(ctx context.Context, now int64, ids []string) (int, er
 	}
 	n, err := affected(s.write.ExecContext(ctx, q.String(), args...))
 	return int(n), err
-}
-
-// sweep removes expired records batch by batch until a batch comes back
-// short, so no single statement holds many locks.
-func (s *Store) sweep(ctx context.Context) {
-	for {
-		n, err := s.DeleteExpired(ctx, s.batch)
-		if err != nil {
-			if ctx.Err() == nil {
-				s.log.Warn(s.name+": removing expired sessions failed; the next sweep will retry", "err", err)
-			}
-			return
-		}
-		if n < s.batch {
-			return
-		}
-	}
 }

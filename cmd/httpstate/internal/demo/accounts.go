@@ -1,6 +1,7 @@
 package demo
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
@@ -8,7 +9,6 @@ import (
 	"fmt"
 	"strings"
 	"sync"
-	"time"
 	"unicode/utf8"
 
 	"golang.org/x/crypto/argon2"
@@ -148,24 +148,32 @@ func (u *users) lookup(username string) *user {
 	return &c
 }
 
-// authenticate returns the account if password is its password. It does
-// the same work whether or not the username exists.
-func (u *users) authenticate(username, password string) *user {
+// authenticate returns the account if password is its password, or nil.
+// It does the same work whether or not the username exists, within gate:
+// it returns errBusy, having checked nothing, if gate has no room.
+func (u *users) authenticate(ctx context.Context, gate *hashGate, username, password string) (*user, error) {
 	acc := u.lookup(username)
 	hash := u.decoy
 	if acc != nil {
 		hash = acc.hash
 	}
-	ok, err := checkPassword(hash, password)
-	if err != nil || !ok || acc == nil {
-		return nil
+	var ok bool
+	var err error
+	if gerr := gate.do(ctx, func() { ok, err = checkPassword(hash, password) }); gerr != nil {
+		return nil, gerr
 	}
-	return acc
+	if err != nil || !ok || acc == nil {
+		return nil, nil
+	}
+	return acc, nil
 }
 
-// setPassword replaces username's password.
-func (u *users) setPassword(username, password string) error {
-	hash := hashPassword(password)
+// setPassword replaces username's password, hashing it within gate.
+func (u *users) setPassword(ctx context.Context, gate *hashGate, username, password string) error {
+	var hash string
+	if err := gate.do(ctx, func() { hash = hashPassword(password) }); err != nil {
+		return err
+	}
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	acc := u.byName[username]
@@ -187,70 +195,4 @@ func validPassword(p string) (msg string, ok bool) {
 		return "The new password must be at most 128 characters long.", false
 	}
 	return "", true
-}
-
-// throttle limits failed logins per username: after maxFailures within
-// window, further attempts are refused until the window ends. It slows
-// down password guessing against one account without letting anyone lock
-// an account for long.
-type throttle struct {
-	mu      sync.Mutex
-	entries map[string]*failures
-	now     func() time.Time
-}
-
-type failures struct {
-	count int
-	first time.Time
-}
-
-const (
-	maxFailures    = 5
-	throttleWindow = 15 * time.Minute
-)
-
-func newThrottle(now func() time.Time) *throttle {
-	return &throttle{entries: make(map[string]*failures), now: now}
-}
-
-// wait returns how long username must wait before trying again, or 0.
-func (t *throttle) wait(username string) time.Duration {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	f := t.entries[strings.ToLower(username)]
-	if f == nil || f.count < maxFailures {
-		return 0
-	}
-	left := f.first.Add(throttleWindow).Sub(t.now())
-	return max(left, 0)
-}
-
-// fail records a failed attempt for username.
-func (t *throttle) fail(username string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	now := t.now()
-	if len(t.entries) > 10000 {
-		// Forget finished windows so guessing at many names cannot grow
-		// the map without bound.
-		for k, f := range t.entries {
-			if now.Sub(f.first) >= throttleWindow {
-				delete(t.entries, k)
-			}
-		}
-	}
-	key := strings.ToLower(username)
-	f := t.entries[key]
-	if f == nil || now.Sub(f.first) >= throttleWindow {
-		f = &failures{first: now}
-		t.entries[key] = f
-	}
-	f.count++
-}
-
-// succeed forgets username's failures.
-func (t *throttle) succeed(username string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	delete(t.entries, strings.ToLower(username))
 }

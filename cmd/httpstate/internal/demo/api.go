@@ -6,6 +6,7 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/httpstate/httpstate/token"
@@ -15,6 +16,44 @@ import (
 // The JSON API: credentials for a token pair, a refresh token for a new
 // pair, and a bearer-protected /api/me. Errors follow OAuth 2.0 (RFC 6749
 // section 5.2): {"error": "...", "error_description": "..."}.
+
+// api returns the handler of everything under /api/. Every response it
+// sends is JSON, errors included: those of its own handlers, those the
+// bearer middleware writes, and 404 or 405 (with Allow) for a path or a
+// method it does not serve.
+func (a *App) api() http.Handler {
+	routes := []struct {
+		method, path string
+		h            http.Handler
+	}{
+		{"POST", "/api/token", http.HandlerFunc(a.apiToken)},
+		{"POST", "/api/token/refresh", http.HandlerFunc(a.apiRefresh)},
+		{"POST", "/api/token/revoke", http.HandlerFunc(a.apiRevoke)},
+		{"GET", "/api/me", a.bearer.Require(apiScope)(http.HandlerFunc(a.apiMe))},
+	}
+	mux := http.NewServeMux()
+	allowed := map[string][]string{}
+	for _, rt := range routes {
+		mux.Handle(rt.method+" "+rt.path, rt.h)
+		allowed[rt.path] = append(allowed[rt.path], rt.method)
+		if rt.method == "GET" {
+			allowed[rt.path] = append(allowed[rt.path], "HEAD")
+		}
+	}
+	// Any other method or path lands here: ServeMux's own 405 and 404
+	// are plain text.
+	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		if methods, ok := allowed[r.URL.Path]; ok {
+			w.Header().Set("Allow", strings.Join(methods, ", "))
+			apiError(w, http.StatusMethodNotAllowed, "method_not_allowed", "Use "+strings.Join(methods, " or ")+" here.")
+			return
+		}
+		apiError(w, http.StatusNotFound, "not_found", "There is no such API endpoint.")
+	})
+	return jsonErrors(mux)
+}
+
+func isAPI(r *http.Request) bool { return strings.HasPrefix(r.URL.Path, "/api/") }
 
 // apiScope is the one scope the demo grants: reading one's own profile.
 const apiScope = "profile"
@@ -58,8 +97,8 @@ func readAPIRequest(w http.ResponseWriter, r *http.Request) (apiRequest, bool) {
 }
 
 // apiToken exchanges a username and password for an access token and a
-// refresh token. It shares the login throttle with the HTML form, so the
-// API is no back door for guessing passwords.
+// refresh token. It shares the login abuse policy (see checkCredentials)
+// with the HTML form, so the API is no back door for guessing passwords.
 func (a *App) apiToken(w http.ResponseWriter, r *http.Request) {
 	req, ok := readAPIRequest(w, r)
 	if !ok {
@@ -69,19 +108,24 @@ func (a *App) apiToken(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusBadRequest, "unsupported_grant_type", "Use grant_type=password here, or POST /api/token/refresh.")
 		return
 	}
-	if wait := a.throttle.wait(req.Username); wait > 0 {
+	u, why, wait := a.checkCredentials(r, req.Username, req.Password)
+	switch why {
+	case accountThrottle:
 		w.Header().Set("Retry-After", retryAfter(wait))
-		apiError(w, http.StatusTooManyRequests, "invalid_grant", "Too many failed attempts for this account.")
+		apiError(w, http.StatusTooManyRequests, "invalid_grant", "Too many failed attempts for this account from your network.")
 		return
-	}
-	u := a.users.authenticate(req.Username, req.Password)
-	if u == nil {
-		a.throttle.fail(req.Username)
-		a.log.InfoContext(r.Context(), "api login failed", "user", a.knownUser(req.Username))
+	case networkThrottle:
+		w.Header().Set("Retry-After", retryAfter(wait))
+		apiError(w, http.StatusTooManyRequests, "invalid_grant", "Too many failed logins from your network.")
+		return
+	case serverBusy:
+		w.Header().Set("Retry-After", retryAfter(wait))
+		apiError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "The server is busy checking other logins. Try again shortly.")
+		return
+	case wrongPassword:
 		apiError(w, http.StatusBadRequest, "invalid_grant", "Wrong username or password.")
 		return
 	}
-	a.throttle.succeed(req.Username)
 	pair, err := a.refresher.Issue(r.Context(), u.username, map[string]any{"scope": apiScope, "name": u.name})
 	if err != nil {
 		a.log.ErrorContext(r.Context(), "issuing tokens failed", "err", err)
@@ -89,6 +133,7 @@ func (a *App) apiToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.log.InfoContext(r.Context(), "api login", "user", u.username)
+	a.noteIssued(pair.AccessToken)
 	writeTokens(w, pair)
 }
 
@@ -122,6 +167,7 @@ func (a *App) apiRefresh(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "Try again shortly.")
 		return
 	}
+	a.noteIssued(pair.AccessToken)
 	writeTokens(w, pair)
 }
 
@@ -139,8 +185,7 @@ func (a *App) apiRevoke(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "Try again shortly.")
 		return
 	}
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusOK)
+	writeJSON(w, http.StatusOK, struct{}{})
 }
 
 // apiMe answers with the caller's profile. It runs behind

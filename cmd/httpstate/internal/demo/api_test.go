@@ -239,3 +239,74 @@ func TestLogsNeverContainTokens(t *testing.T) {
 		}
 	}
 }
+
+// TestAPIErrorsAreJSON sends the API every kind of request it refuses and
+// checks that each answer, whoever wrote it (the handlers, the bearer
+// middleware, the router, the cross-origin check), is JSON with error and
+// error_description.
+func TestAPIErrorsAreJSON(t *testing.T) {
+	s := newShop(t)
+	c := s.browser(t)
+	tests := []struct {
+		name, method, path string
+		header             map[string]string
+		status             int
+		code, allow        string
+	}{
+		{"no token", "GET", "/api/me", nil, 401, "unauthorized", ""},
+		{"bad token", "GET", "/api/me", map[string]string{"Authorization": "Bearer abc.def.ghi"}, 401, "invalid_token", ""},
+		{"token in the URL", "GET", "/api/me?access_token=abc", nil, 400, "invalid_request", ""},
+		{"cross-origin", "POST", "/api/token", map[string]string{"Sec-Fetch-Site": "cross-site", "Content-Type": "application/json"}, 403, "cross_origin_request", ""},
+		{"cross-origin by Origin", "POST", "/api/token/revoke", map[string]string{"Origin": "https://evil.example"}, 403, "cross_origin_request", ""},
+		{"unknown endpoint", "GET", "/api/nope", nil, 404, "not_found", ""},
+		{"unknown endpoint, POST", "POST", "/api/me/more", nil, 404, "not_found", ""},
+		{"wrong method", "GET", "/api/token", nil, 405, "method_not_allowed", "POST"},
+		{"wrong method on /api/me", "DELETE", "/api/me", nil, 405, "method_not_allowed", "GET, HEAD"},
+		{"wrong media type", "POST", "/api/token/refresh", map[string]string{"Content-Type": "text/plain"}, 415, "invalid_request", ""},
+	}
+	for _, tt := range tests {
+		req, _ := http.NewRequest(tt.method, s.srv.URL+tt.path, strings.NewReader("{}"))
+		for k, v := range tt.header {
+			req.Header.Set(k, v)
+		}
+		p := c.do(req)
+		var body struct {
+			Error       string `json:"error"`
+			Description string `json:"error_description"`
+		}
+		err := json.Unmarshal([]byte(p.body), &body)
+		if p.status != tt.status || p.header.Get("Content-Type") != "application/json" || err != nil || body.Error != tt.code || body.Description == "" {
+			t.Errorf("%s: %d %q %q; want %d, JSON with error %q and a description", tt.name, p.status, p.header.Get("Content-Type"), p.body, tt.status, tt.code)
+		}
+		if got := p.header.Get("Allow"); got != tt.allow {
+			t.Errorf("%s: Allow %q; want %q", tt.name, got, tt.allow)
+		}
+	}
+	// The bearer middleware's challenge stays as RFC 6750 has it.
+	if status, _, h := c.api("GET", "/api/me", "", "", "abc.def.ghi"); status != 401 || !strings.Contains(h.Get("WWW-Authenticate"), `error="invalid_token"`) {
+		t.Errorf("the WWW-Authenticate challenge was lost: %q", h.Get("WWW-Authenticate"))
+	}
+	// Successes are JSON too, revocation included.
+	if p := c.post("/api/token/revoke", url.Values{"refresh_token": {"x.y"}}); p.status != 200 || p.header.Get("Content-Type") != "application/json" {
+		t.Errorf("revoke: %d %q", p.status, p.header.Get("Content-Type"))
+	}
+}
+
+// TestAnAccessTokenOutlivesItsRevokedSignIn checks what the README and
+// the "under the hood" page say: revoking a sign-in stops its refreshes,
+// but an access token already issued works until it expires.
+func TestAnAccessTokenOutlivesItsRevokedSignIn(t *testing.T) {
+	s := newShop(t)
+	c := s.browser(t)
+	_, body, _ := c.api("POST", "/api/token", "application/json", tokenRequest("alice", "correct horse"), "")
+	access, refresh := body["access_token"].(string), body["refresh_token"].(string)
+	if status, _, _ := c.api("POST", "/api/token/revoke", "application/json", `{"refresh_token":"`+refresh+`"}`, ""); status != 200 {
+		t.Fatalf("revoke: %d", status)
+	}
+	if status, _, _ := c.api("POST", "/api/token/refresh", "application/json", `{"refresh_token":"`+refresh+`"}`, ""); status != 400 {
+		t.Fatalf("a revoked sign-in still refreshes: %d", status)
+	}
+	if status, me, _ := c.api("GET", "/api/me", "", "", access); status != 200 || me["user"] != "alice" {
+		t.Fatalf("the access token stopped working at revocation (%d); the documentation says it lasts until it expires", status)
+	}
+}

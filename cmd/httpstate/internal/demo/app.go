@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/httpstate/httpstate/cmd/httpstate/internal/storeurl"
@@ -61,6 +62,15 @@ type Config struct {
 	// StoreKind and Instance are shown in the page footer, to make it
 	// visible which store and which server answered.
 	StoreKind, Instance string
+
+	// CookiePrefix, if not empty, goes into the name of each of the
+	// shop's cookies: __Host-P-session, __Host-P-prefs and __Host-P-theme
+	// instead of __Host-session, __Host-prefs and __Host-theme. Browsers
+	// keep one set of cookies per host, whatever the port, so two shops on
+	// localhost with different stores need different prefixes not to
+	// replace each other's cookies. See ValidCookiePrefix; it overrides
+	// Session.CookieName.
+	CookiePrefix string
 }
 
 // apiAudience is the "aud" of the demo API's access tokens.
@@ -77,6 +87,7 @@ type App struct {
 	sessions  *session.Manager
 	users     *users
 	throttle  *throttle
+	hashes    *hashGate
 	prefs     cookie.Value[preferences]
 	theme     cookie.Value[string]
 	keys      *token.KeySet
@@ -86,6 +97,14 @@ type App struct {
 	templates map[string]*template.Template
 	assets    *assets
 	handler   http.Handler
+
+	// issued remembers the claims of the last access token issued to
+	// each user, for the "under the hood" page.
+	issued issuedTokens
+
+	// droppedFlashes counts flash messages not queued because the
+	// session held too many, or had no room left.
+	droppedFlashes atomic.Int64
 }
 
 // New builds the shop: it hashes the accounts' passwords, derives its keys
@@ -107,6 +126,12 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	if cfg.Issuer == "" {
 		cfg.Issuer = "httpstate-demo"
 	}
+	if cfg.CookiePrefix != "" {
+		if !ValidCookiePrefix(cfg.CookiePrefix) {
+			return nil, fmt.Errorf("demo: Config.CookiePrefix %q: want 1 to 20 letters, digits, '-' or '_'", cfg.CookiePrefix)
+		}
+		cfg.Session.CookieName = cfg.CookiePrefix + "-session"
+	}
 	a := &App{cfg: cfg, log: cfg.Logger}
 	if a.log == nil {
 		a.log = slog.Default()
@@ -116,7 +141,8 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		return nil, err
 	}
 	a.throttle = newThrottle(a.now)
-	if a.prefs, a.theme, err = newPrefCookies(cfg.Secret); err != nil {
+	a.hashes = newHashGate(maxConcurrentHashes, maxQueuedHashes)
+	if a.prefs, a.theme, err = newPrefCookies(cfg.Secret, cfg.CookiePrefix); err != nil {
 		return nil, fmt.Errorf("demo: %w", err)
 	}
 	if err := a.setUpTokens(); err != nil {
@@ -210,16 +236,15 @@ func (a *App) routes() http.Handler {
 	pages.HandleFunc("POST /preferences", a.savePreferences)
 	pages.HandleFunc("POST /preferences/theme", a.toggleTheme)
 	pages.HandleFunc("POST /banner/dismiss", a.dismissBanner)
+	pages.HandleFunc("GET /under-the-hood", a.hoodPage)
+	pages.HandleFunc("POST /under-the-hood", a.hoodPage)
 	pages.HandleFunc("/", a.notFound)
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /static/", a.assets)
 	mux.HandleFunc("GET /healthz", a.healthz)
 	mux.Handle("GET /.well-known/jwks.json", a.keys.JWKSHandler())
-	mux.HandleFunc("POST /api/token", a.apiToken)
-	mux.HandleFunc("POST /api/token/refresh", a.apiRefresh)
-	mux.HandleFunc("POST /api/token/revoke", a.apiRevoke)
-	mux.Handle("GET /api/me", a.bearer.Require(apiScope)(http.HandlerFunc(a.apiMe)))
+	mux.Handle("/api/", a.api())
 	mux.Handle("/", a.sessions.Middleware(a.noticeLapsed(limitForms(pages))))
 
 	csrf := http.NewCrossOriginProtection()
@@ -350,6 +375,10 @@ func (a *App) notFound(w http.ResponseWriter, r *http.Request) {
 func (a *App) refused(w http.ResponseWriter, r *http.Request) {
 	a.log.WarnContext(r.Context(), "cross-origin request refused", "method", r.Method, "path", r.URL.Path,
 		"origin", r.Header.Get("Origin"), "sec_fetch_site", r.Header.Get("Sec-Fetch-Site"))
+	if isAPI(r) {
+		apiError(w, http.StatusForbidden, "cross_origin_request", "This request came from a page on another origin, so it was refused. Nothing was changed.")
+		return
+	}
 	a.errorPage(w, r, http.StatusForbidden, "Request refused", "This form was sent from another site, so it was refused. Nothing was changed.")
 }
 

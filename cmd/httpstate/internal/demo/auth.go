@@ -1,6 +1,7 @@
 package demo
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -42,13 +43,15 @@ func (a *App) requireUser(w http.ResponseWriter, r *http.Request) (*session.Sess
 }
 
 // noticeLapsed tells the visitor when the session their browser presented
-// has ended (timed out, logged out elsewhere, revoked), instead of
-// silently showing them logged out. The notice is a flash message, so it
-// survives the redirect that follows a form.
+// has ended, instead of silently showing them logged out. The server
+// cannot tell a session that timed out or was revoked from a token it
+// never issued (another shop on the same host shares the browser's
+// cookies), so the notice claims none of these over the others. It is a
+// flash message, so it survives the redirect that follows a form.
 func (a *App) noticeLapsed(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if s := session.FromContext(r.Context()); s.Lapsed() && r.URL.Path != "/login" {
-			a.flash(r, "warning", translate(a.prefsFor(r).Lang, "Your session has expired or was ended from another device."))
+			a.flash(r, "warning", translate(a.prefsFor(r).Lang, "Your session has ended: it timed out, was logged out, or is not known to this server."))
 		}
 		next.ServeHTTP(w, r)
 	})
@@ -84,22 +87,13 @@ func (a *App) login(w http.ResponseWriter, r *http.Request) {
 	username := strings.TrimSpace(r.PostFormValue("username"))
 	next := localPath(r.PostFormValue("next"))
 	d := loginData{Next: next, Username: username}
-	if wait := a.throttle.wait(username); wait > 0 {
-		a.log.WarnContext(r.Context(), "login throttled", "user", a.knownUser(username))
-		d.Error = translatef(lang, "Too many failed attempts for this account. Try again in %d minutes.", int(wait/time.Minute)+1)
-		a.renderLogin(w, r, http.StatusTooManyRequests, d)
-		return
-	}
-	u := a.users.authenticate(username, r.PostFormValue("password"))
+	u, why, wait := a.checkCredentials(r, username, r.PostFormValue("password"))
 	if u == nil {
-		a.throttle.fail(username)
-		a.log.InfoContext(r.Context(), "login failed", "user", a.knownUser(username))
-		d.Error = translate(lang, "Wrong username or password.")
-		// 422, as for any form that must be corrected and sent again.
-		a.renderLogin(w, r, http.StatusUnprocessableEntity, d)
+		var status int
+		status, d.Error = refusedForm(w, lang, why, wait)
+		a.renderLogin(w, r, status, d)
 		return
 	}
-	a.throttle.succeed(username)
 	s := session.FromContext(r.Context())
 	remember := r.PostFormValue("remember") == "on"
 	if err := s.Login(u.username, remember); err != nil {
@@ -110,6 +104,29 @@ func (a *App) login(w http.ResponseWriter, r *http.Request) {
 	a.flash(r, "success", translatef(lang, "Welcome back, %s.", u.name))
 	redirect(w, r, next)
 }
+
+// refusedForm answers a form whose password check refused: it sets
+// Retry-After when waiting helps and returns the status and the message
+// to show.
+func refusedForm(w http.ResponseWriter, lang string, why refusal, wait time.Duration) (int, string) {
+	switch why {
+	case accountThrottle, networkThrottle:
+		w.Header().Set("Retry-After", retryAfter(wait))
+		format := "Too many failed attempts for this account. Try again in %d minutes."
+		if why == networkThrottle {
+			format = "Too many failed logins from your network. Try again in %d minutes."
+		}
+		return http.StatusTooManyRequests, translatef(lang, format, minutes(wait))
+	case serverBusy:
+		w.Header().Set("Retry-After", retryAfter(wait))
+		return http.StatusServiceUnavailable, translate(lang, "The server is busy checking other logins. Please try again in a moment.")
+	}
+	// 422, as for any form that must be corrected and sent again.
+	return http.StatusUnprocessableEntity, translate(lang, "Wrong username or password.")
+}
+
+// minutes rounds a wait up to whole minutes, for a message.
+func minutes(d time.Duration) int { return int((d + time.Minute - 1) / time.Minute) }
 
 // knownUser returns username if such an account exists, for logs: a
 // mistyped password in the username field must not end up in them.
@@ -136,15 +153,24 @@ func (a *App) logout(w http.ResponseWriter, r *http.Request) {
 	redirect(w, r, "/")
 }
 
-// flash queues a message for the next page. A failure here means the
-// response has already started, a programming error worth a log line but
-// not a failed request.
+// flash queues a message for the next page. A message that does not fit
+// is dropped, counted and logged, and the request goes on: a client that
+// never follows the redirects that would show its messages (a script
+// posting in a loop) hits session.MaxFlashes, and its requests must still
+// work. Any other failure means the response has already started, a
+// programming error worth a warning but not a failed request.
 func (a *App) flash(r *http.Request, kind, msg string) {
 	s := session.FromContext(r.Context())
 	if s == nil {
 		return
 	}
-	if err := s.AddFlash(kind, msg); err != nil {
+	err := s.AddFlash(kind, msg)
+	switch {
+	case err == nil:
+	case errors.Is(err, session.ErrTooManyFlashes), errors.Is(err, session.ErrTooLarge):
+		n := a.droppedFlashes.Add(1)
+		a.log.InfoContext(r.Context(), "flash message dropped", "reason", err, "dropped_so_far", n)
+	default:
 		a.log.WarnContext(r.Context(), "flash message dropped", "err", err)
 	}
 }

@@ -9,9 +9,9 @@ package demo_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"image/png"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -46,16 +47,20 @@ type liveShop struct {
 
 // startLiveShop serves a shop over plain HTTP on 127.0.0.1 and returns
 // its address as http://localhost:PORT. wrap, if not nil, wraps the
-// handler, to observe requests.
-func startLiveShop(t *testing.T, wrap func(http.Handler) http.Handler) *liveShop {
+// handler, to observe requests; mods change the shop's configuration.
+func startLiveShop(t *testing.T, wrap func(http.Handler) http.Handler, mods ...func(*demo.Config)) *liveShop {
 	t.Helper()
 	sessions, tokens := memory.New(), memory.New()
 	t.Cleanup(func() { sessions.Close(); tokens.Close() })
 	logs := &syncBuffer{}
-	app, err := demo.New(t.Context(), demo.Config{
+	cfg := demo.Config{
 		Sessions: sessions, Tokens: tokens, Secret: testSecret, StoreKind: "memory",
 		Logger: slog.New(slog.NewJSONHandler(logs, nil)),
-	})
+	}
+	for _, m := range mods {
+		m(&cfg)
+	}
+	app, err := demo.New(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -292,7 +297,7 @@ func TestBrowserLoginCartReloadLogoutReplay(t *testing.T) {
 	if b.has("#user-name") || !b.has("#cart-empty") {
 		t.Fatal("the replayed cookie of a logged-out session still works")
 	}
-	if !strings.Contains(b.text("#main"), "Your session has expired") {
+	if !strings.Contains(b.text("#main"), "Your session has ended") {
 		t.Error("the replayed dead cookie got no expired-session notice")
 	}
 }
@@ -528,7 +533,7 @@ func TestBrowserRevokingADeviceLogsTheOtherBrowserOut(t *testing.T) {
 	if phone.has("#user-name") || phone.text("#cart-count") != "0" {
 		t.Fatal("the revoked browser is still logged in on its next request")
 	}
-	if !strings.Contains(phone.text("#main"), "Your session has expired or was ended from another device.") {
+	if !strings.Contains(phone.text("#main"), "Your session has ended: it timed out, was logged out, or is not known to this server.") {
 		t.Error("the revoked browser was not told why it was logged out")
 	}
 	laptop.reload()
@@ -589,6 +594,19 @@ func TestBrowserScreenshots(t *testing.T) {
 		}
 	}()
 
+	var apiToken string
+	// setPrefs saves a theme and a language on the preferences page.
+	setPrefs := func(theme, lang string) {
+		b.open(shop.base + "/preferences")
+		if err := chromedp.Do(b.ctx,
+			chromedp.Click(chromedp.CSS(`#prefs-form input[name=theme][value=`+theme+`]`)),
+			chromedp.SetValue(chromedp.ID("lang"), lang),
+		); err != nil {
+			t.Fatal(err)
+		}
+		b.submit("#save-prefs")
+	}
+
 	shots := []struct {
 		name          string
 		width, height int64
@@ -614,10 +632,15 @@ func TestBrowserScreenshots(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			io.Copy(io.Discard, resp.Body)
+			var pair struct {
+				AccessToken string `json:"access_token"`
+			}
+			json.NewDecoder(resp.Body).Decode(&pair)
 			resp.Body.Close()
+			apiToken = pair.AccessToken
 			b.open(shop.base + "/devices")
 		}},
+		{"hood", 1280, 900, false, func() { b.open(shop.base + "/under-the-hood") }},
 		{"preferences", 1280, 900, false, func() { b.open(shop.base + "/preferences") }},
 		{"home-dark", 1280, 900, false, func() {
 			b.open(shop.base + "/preferences")
@@ -626,6 +649,23 @@ func TestBrowserScreenshots(t *testing.T) {
 			b.open(shop.base + "/")
 		}},
 		{"devices-dark", 1280, 900, false, func() { b.open(shop.base + "/devices") }},
+		{"hood-dark", 1280, 900, false, func() { b.open(shop.base + "/under-the-hood") }},
+		{"hood-fr-dark", 1280, 900, false, func() { setPrefs("dark", "fr"); b.open(shop.base + "/under-the-hood") }},
+		{"home-fr-dark", 1280, 900, false, func() { b.open(shop.base + "/") }},
+		{"devices-fr-dark", 1280, 900, false, func() { b.open(shop.base + "/devices") }},
+		{"hood-fr", 1280, 900, false, func() { setPrefs("light", "fr"); b.open(shop.base + "/under-the-hood") }},
+		{"home-fr", 1280, 900, false, func() { b.open(shop.base + "/") }},
+		{"cart-fr", 1280, 900, false, func() { b.open(shop.base + "/cart") }},
+		{"home-de", 1280, 900, false, func() { setPrefs("light", "de"); b.open(shop.base + "/") }},
+		{"hood-decoded", 1280, 900, false, func() {
+			setPrefs("light", "en")
+			b.open(shop.base + "/under-the-hood")
+			if err := chromedp.Do(b.ctx, chromedp.SetValue(chromedp.ID("token-input"), apiToken)); err != nil {
+				t.Fatal(err)
+			}
+			b.submit("#decode-token")
+		}},
+		{"phone-hood", 390, 844, true, func() { b.open(shop.base + "/under-the-hood") }},
 		{"phone-home", 390, 844, true, func() { b.open(shop.base + "/") }},
 		{"phone-cart", 390, 844, true, func() { b.open(shop.base + "/cart") }},
 		{"phone-devices", 390, 844, true, func() { b.open(shop.base + "/devices") }},
@@ -661,6 +701,15 @@ func TestBrowserScreenshots(t *testing.T) {
 		if scroll := eval[int](b, "document.documentElement.scrollWidth"); int64(scroll) > s.width {
 			t.Errorf("%s: the page is %dpx wide in a %dpx viewport", s.name, scroll, s.width)
 		}
+		// On a desktop the header is one line, in every language: the
+		// navigation and the account controls sit beside the brand, not
+		// under it.
+		if !s.mobile && !eval[bool](b, `(() => {
+			const brand = document.querySelector(".brand").getBoundingClientRect();
+			return [".nav", ".who"].every(sel => document.querySelector(sel).getBoundingClientRect().top < brand.bottom);
+		})()`) {
+			t.Errorf("%s: the header wraps onto a second line at %dpx", s.name, s.width)
+		}
 		if err := os.WriteFile(filepath.Join(dir, s.name+".png"), img, 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -671,4 +720,149 @@ func TestBrowserScreenshots(t *testing.T) {
 		t.Errorf("the browser reported: %s", p)
 	}
 	t.Logf("screenshots in %s", dir)
+}
+
+// TestBrowserTwoShopsOnOneHost runs two shops with separate stores on two
+// ports of localhost, as a developer comparing two stores would. Chromium
+// sends both the same cookies: without a cookie prefix, logging in to one
+// logs the other out, and the notice must not blame another device; with
+// a prefix each, both stay logged in.
+func TestBrowserTwoShopsOnOneHost(t *testing.T) {
+	b := startChrome(t, t.TempDir())
+	first, second := startLiveShop(t, nil), startLiveShop(t, nil)
+	b.login(first.base, "alice", "correct horse", false)
+	b.login(second.base, "bob", "battery staple", false)
+	b.open(first.base + "/")
+	if b.has("#user-name") {
+		t.Fatal("the first shop still knows alice: the test no longer shows the clash it is about")
+	}
+	notice := b.text("#main")
+	if !strings.Contains(notice, "is not known to this server") || strings.Contains(notice, "another device") {
+		t.Errorf("the notice for a token from the other shop: %q", notice)
+	}
+
+	b = startChrome(t, t.TempDir())
+	first = startLiveShop(t, nil, func(c *demo.Config) { c.CookiePrefix = "first" })
+	second = startLiveShop(t, nil, func(c *demo.Config) { c.CookiePrefix = "second" })
+	b.login(first.base, "alice", "correct horse", false)
+	b.addToCart("fortune")
+	b.login(second.base, "bob", "battery staple", false)
+	// The theme button reads its cookie by the name the page gives it.
+	if err := chromedp.Do(b.ctx, chromedp.Click(chromedp.CSS("#theme-toggle button"))); err != nil {
+		t.Fatal(err)
+	}
+	b.waitFor(`document.cookie.includes("__Host-second-theme=") && document.documentElement.dataset.theme === "dark"`)
+	b.open(first.base + "/")
+	if b.text("#user-name") != "Alice Liddell" || b.text("#cart-count") != "1" {
+		t.Fatalf("with cookie prefixes the first shop lost alice or her cart: %q, cart %s", b.text("#user-name"), b.text("#cart-count"))
+	}
+	b.open(second.base + "/")
+	if b.text("#user-name") != "Bob Dobbs" {
+		t.Fatal("with cookie prefixes the second shop lost bob")
+	}
+	names := map[string]bool{}
+	for name := range b.cookies(first.base) {
+		names[name] = true
+	}
+	for _, want := range []string{"__Host-first-session", "__Host-second-session", "__Host-second-prefs", "__Host-second-theme"} {
+		if !names[want] {
+			t.Errorf("the browser has no %s cookie; it has %v", want, names)
+		}
+	}
+}
+
+// hoodCard is a cookie as the "under the hood" page lists it.
+type hoodCard struct {
+	Name, Secure, HTTPOnly, SameSite, Persistent string
+}
+
+func (c *chrome) hoodCards() []hoodCard {
+	c.t.Helper()
+	return eval[[]hoodCard](c, `[...document.querySelectorAll("#cookies li[data-name]")].map(e => ({
+		Name: e.dataset.name, Secure: e.dataset.secure || "", HTTPOnly: e.dataset.httponly || "",
+		SameSite: e.dataset.samesite || "", Persistent: e.dataset.persistent || ""}))`)
+}
+
+// TestBrowserUnderTheHoodListsExactlyTheBrowsersCookies compares the page
+// with Chromium's own cookie store: the same cookies, with the attributes
+// the browser actually kept; never the session token itself; and a page
+// that follows the cart.
+func TestBrowserUnderTheHoodListsExactlyTheBrowsersCookies(t *testing.T) {
+	shop := startLiveShop(t, nil)
+	b := startChrome(t, t.TempDir())
+	compare := func(when string) []hoodCard {
+		t.Helper()
+		b.open(shop.base + "/under-the-hood")
+		cards := b.hoodCards()
+		held := b.cookies(shop.base)
+		var listed, kept []string
+		for _, c := range cards {
+			listed = append(listed, c.Name)
+			ck := held[c.Name]
+			if ck == nil || c.Secure == "" {
+				continue
+			}
+			browser := hoodCard{c.Name, fmt.Sprint(ck.Secure), fmt.Sprint(ck.HTTPOnly), string(ck.SameSite), fmt.Sprint(!ck.Session)}
+			if c != browser {
+				t.Errorf("%s: the page says %+v; the browser keeps %+v", when, c, browser)
+			}
+		}
+		for name := range held {
+			kept = append(kept, name)
+		}
+		slices.Sort(listed)
+		slices.Sort(kept)
+		if !slices.Equal(listed, kept) {
+			t.Errorf("%s: the page lists %q; the browser holds %q", when, listed, kept)
+		}
+		if s := held["__Host-session"]; s != nil && strings.Contains(eval[string](b, "document.documentElement.outerHTML"), s.Value) {
+			t.Errorf("%s: the page contains the session token", when)
+		}
+		return cards
+	}
+
+	if cards := compare("a new visitor"); len(cards) != 0 || !b.has("#no-cookies") || !b.has("#no-session") {
+		t.Fatalf("a new visitor's page lists %v", cards)
+	}
+	b.login(shop.base, "alice", "correct horse", true)
+	b.addToCart("macadamia")
+	if err := chromedp.Do(b.ctx, chromedp.Click(chromedp.CSS("#theme-toggle button"))); err != nil {
+		t.Fatal(err)
+	}
+	b.waitFor(`document.cookie.includes("__Host-theme=")`)
+	// A cookie another app on this host set: browsers share cookies
+	// across ports.
+	if _, err := chromedp.Call(b.ctx, network.SetCookie, network.SetCookieParams{Name: "other-app", Value: "its-own-secret", URL: shop.base + "/"}); err != nil {
+		t.Fatal(err)
+	}
+	cards := compare("logged in, remembered, with a theme")
+	if len(cards) != 4 {
+		t.Fatalf("want the session, preferences, theme and the other app's cookie; the page lists %v", cards)
+	}
+	if strings.Contains(b.text("#hood-browser"), "its-own-secret") {
+		t.Error("the page shows another app's cookie value")
+	}
+	// Page scripts read exactly what the page says they can.
+	for _, c := range cards {
+		readable := strings.Contains(eval[string](b, "document.cookie"), c.Name+"=")
+		if c.HTTPOnly != "" && readable != (c.HTTPOnly == "false") {
+			t.Errorf("%s: HttpOnly %s on the page, readable by scripts %v", c.Name, c.HTTPOnly, readable)
+		}
+	}
+
+	cart := b.text(`#session-values tr[data-key="cart"] pre`)
+	if !strings.Contains(cart, `"macadamia": 1`) {
+		t.Fatalf("the server's cart: %q", cart)
+	}
+	b.open(shop.base + "/")
+	b.addToCart("fortune")
+	compare("after adding to the cart")
+	if now := b.text(`#session-values tr[data-key="cart"] pre`); now == cart || !strings.Contains(now, `"fortune": 1`) {
+		t.Fatalf("the page did not follow the cart: %q then %q", cart, now)
+	}
+	b.submit("#logout")
+	compare("after logout")
+	if b.has(`#session-values tr[data-key="cart"]`) {
+		t.Error("after logout the server still shows a cart")
+	}
 }

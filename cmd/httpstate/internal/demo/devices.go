@@ -4,13 +4,10 @@ import (
 	"errors"
 	"net/http"
 	"net/netip"
-	"regexp"
 	"slices"
-	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
+	"github.com/httpstate/httpstate/cmd/httpstate/internal/useragent"
 	"github.com/httpstate/httpstate/session"
 )
 
@@ -46,7 +43,7 @@ func (a *App) devicesPage(w http.ResponseWriter, r *http.Request) {
 	views := make([]deviceView, 0, len(devices))
 	for _, d := range devices {
 		views = append(views, deviceView{
-			Handle: d.Handle, Browser: describeAgent(d.UserAgent), IP: approximateIP(d.IP),
+			Handle: d.Handle, Browser: useragent.Describe(d.UserAgent), IP: approximateIP(d.IP),
 			Created: stamp(d.Created), CreatedISO: iso(d.Created),
 			LastSeen: ago(p.Lang, d.LastSeen, now),
 			Expires:  stamp(d.Expires), ExpiresISO: iso(d.Expires),
@@ -174,13 +171,12 @@ func (a *App) changePassword(w http.ResponseWriter, r *http.Request) {
 	}
 	lang := a.prefsFor(r).Lang
 	current, next := r.PostFormValue("current"), r.PostFormValue("new")
-	if wait := a.throttle.wait(u.username); wait > 0 {
-		a.renderPassword(w, r, http.StatusTooManyRequests, translatef(lang, "Too many failed attempts for this account. Try again in %d minutes.", int(wait/time.Minute)+1))
-		return
-	}
-	if a.users.authenticate(u.username, current) == nil {
-		a.throttle.fail(u.username)
-		a.renderPassword(w, r, http.StatusUnprocessableEntity, translate(lang, "The current password is wrong."))
+	if checked, why, wait := a.checkCredentials(r, u.username, current); checked == nil {
+		status, msg := refusedForm(w, lang, why, wait)
+		if why == wrongPassword {
+			msg = translate(lang, "The current password is wrong.")
+		}
+		a.renderPassword(w, r, status, msg)
 		return
 	}
 	if next != r.PostFormValue("confirm") {
@@ -191,7 +187,12 @@ func (a *App) changePassword(w http.ResponseWriter, r *http.Request) {
 		a.renderPassword(w, r, http.StatusUnprocessableEntity, translate(lang, msg))
 		return
 	}
-	if err := a.users.setPassword(u.username, next); err != nil {
+	if err := a.users.setPassword(r.Context(), a.hashes, u.username, next); err != nil {
+		if errors.Is(err, errBusy) {
+			status, msg := refusedForm(w, lang, serverBusy, busyRetryAfter)
+			a.renderPassword(w, r, status, msg)
+			return
+		}
 		a.fail(w, r, "changing the password failed", err)
 		return
 	}
@@ -231,69 +232,4 @@ func approximateIP(s string) string {
 	}
 	p, _ := addr.Prefix(48)
 	return p.String()
-}
-
-var (
-	// Real major versions are short; the cap keeps a made-up one from
-	// stretching the label.
-	reVersion = regexp.MustCompile(`^\d{1,6}`)
-	browsers  = []struct{ token, name string }{
-		// Order matters: Edge and Opera also claim to be Chrome, and
-		// Chrome claims to be Safari.
-		{"Edg/", "Edge"}, {"OPR/", "Opera"}, {"HeadlessChrome/", "Headless Chrome"},
-		{"Chrome/", "Chrome"}, {"Chromium/", "Chromium"}, {"Firefox/", "Firefox"},
-		{"Version/", "Safari"}, {"curl/", "curl"}, {"Go-http-client/", "Go HTTP client"},
-	}
-	systems = []struct{ token, name string }{
-		{"Android", "Android"}, {"iPhone", "iOS"}, {"iPad", "iPadOS"}, {"CrOS", "ChromeOS"},
-		{"Windows", "Windows"}, {"Mac OS X", "macOS"}, {"Linux", "Linux"},
-	}
-)
-
-// describeAgent turns a User-Agent header into "Firefox 128 on Linux".
-// It only has to help a person recognise their own devices, so a short
-// list of well-known names is enough.
-func describeAgent(ua string) string {
-	name := ""
-	for _, b := range browsers {
-		if i := strings.Index(ua, b.token); i >= 0 {
-			name = b.name
-			if v := reVersion.FindString(ua[i+len(b.token):]); v != "" && b.name != "Safari" {
-				name += " " + v
-			}
-			break
-		}
-	}
-	if name == "" {
-		// Something else: show the product token it sent, cleaned up, since
-		// the client chose every byte of it.
-		// Unprintable runes go first, so that what is left is split on
-		// every kind of space: removing a byte must not leave a label that
-		// is only a no-break space, and format characters such as bidi
-		// overrides must not reorder the page around the label.
-		cleaned := strings.Map(func(r rune) rune {
-			if r == utf8.RuneError || !unicode.IsPrint(r) && !unicode.IsSpace(r) {
-				return -1
-			}
-			return r
-		}, ua)
-		name = "Unknown browser"
-		if fields := strings.Fields(cleaned); len(fields) > 0 {
-			name = truncateRunes(fields[0], 40)
-		}
-	}
-	for _, s := range systems {
-		if strings.Contains(ua, s.token) {
-			return name + " on " + s.name
-		}
-	}
-	return name
-}
-
-func truncateRunes(s string, n int) string {
-	r := []rune(s)
-	if len(r) > n {
-		return string(r[:n]) + "…"
-	}
-	return s
 }

@@ -3,7 +3,9 @@
 //
 //   - Logging in and out, with argon2id password hashes, a "remember me"
 //     box that picks a browser-session or a persistent cookie, and the
-//     session ID renewed at login and on a password change.
+//     session ID renewed at login and on a password change. Password
+//     checks are throttled per account and network and per network, and
+//     bounded in number at once (see login.go for the policy).
 //   - A cart kept in the session and changed with session.Update, so two
 //     tabs adding items at once both count.
 //   - Preferences (theme, language, a dismissible banner) in a sealed
@@ -11,8 +13,11 @@
 //   - "Your devices": each live session with its browser and network,
 //     revocable one by one or all but the current one.
 //   - Flash messages, and a notice when a session has ended.
-//   - A JSON API: credentials for an access and refresh token (package
-//     token), refresh, a bearer-protected /api/me, and the JWKS.
+//   - A JSON API: credentials for an access and refresh token (packages
+//     token and token/refresh), refresh, a bearer-protected /api/me, and
+//     the JWKS. Every response under /api/, errors included, is JSON.
+//   - "Under the hood": the request's cookies, the session record and an
+//     access token, side by side, each with why it lives where it does.
 //   - CSRF protection by http.CrossOriginProtection on every route, a
 //     strict Content-Security-Policy and other security headers, no-store
 //     on every page, /healthz and structured logs that never contain a

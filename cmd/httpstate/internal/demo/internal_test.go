@@ -1,15 +1,17 @@
 package demo
 
 import (
+	"context"
+	"encoding/json"
+	"fmt"
 	"io/fs"
 	"net/url"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
 	"time"
-	"unicode"
-	"unicode/utf8"
 )
 
 func TestPasswordHashRoundTrip(t *testing.T) {
@@ -34,26 +36,139 @@ func TestPasswordHashRoundTrip(t *testing.T) {
 }
 
 func TestThrottleWindow(t *testing.T) {
+	ctx := t.Context()
 	now := time.Unix(1_700_000_000, 0)
 	th := newThrottle(func() time.Time { return now })
-	for range maxFailures - 1 {
-		th.fail("Alice")
+	const stranger, owner = "203.0.113.7", "198.51.100.1"
+	for i := range maxAccountFailures {
+		att, lim, _ := th.begin(ctx, "Alice", stranger)
+		if att == nil {
+			t.Fatalf("attempt %d refused by limit %d before the limit", i+1, lim)
+		}
+		att.failed()
 	}
-	if th.wait("alice") != 0 {
-		t.Fatal("throttled before the limit")
+	if att, lim, wait := th.begin(ctx, "ALICE", stranger); att != nil || lim != accountLimit || wait != throttleWindow {
+		t.Fatalf("attempt 6: %v, limit %d, wait %v; want the account limit for %v (names are case-insensitive)", att, lim, wait, throttleWindow)
 	}
-	th.fail("alice")
-	if w := th.wait("ALICE"); w != throttleWindow {
-		t.Fatalf("wait = %v; want %v (names are case-insensitive)", w, throttleWindow)
+	// The owner, from another network, is not locked out.
+	att, _, _ := th.begin(ctx, "alice", owner)
+	if att == nil {
+		t.Fatal("a stranger's failures locked the owner out")
 	}
-	now = now.Add(throttleWindow)
-	if th.wait("alice") != 0 {
+	att.succeeded()
+	// A refused attempt does not extend the window.
+	now = now.Add(throttleWindow - time.Second)
+	th.begin(ctx, "alice", stranger)
+	now = now.Add(time.Second)
+	att, _, _ = th.begin(ctx, "alice", stranger)
+	if att == nil {
 		t.Fatal("still throttled after the window")
 	}
-	th.fail("bob")
-	th.succeed("bob")
-	if len(th.entries) != 1 {
-		t.Fatal("a success did not forget the failures")
+	att.failed()
+	// An unchecked attempt counts for nothing.
+	for range maxNetworkFailures + 3 {
+		att, _, _ := th.begin(ctx, "bob", owner)
+		if att == nil {
+			t.Fatal("unchecked attempts were counted")
+		}
+		att.unchecked()
+	}
+	if w := th.networks[owner]; w.failures != 0 || w.inflight != 0 {
+		t.Fatalf("the owner's network counts %d failures and %d in flight; want 0", w.failures, w.inflight)
+	}
+}
+
+// TestThrottleWaitsForAttemptsInFlight checks that an attempt beyond the
+// limit waits for those in flight instead of being checked too: refused
+// if they fail, let through if one succeeds.
+func TestThrottleWaitsForAttemptsInFlight(t *testing.T) {
+	ctx := t.Context()
+	th := newThrottle(time.Now)
+	const net = "192.0.2.1"
+	var inFlight []*attempt
+	for range maxAccountFailures {
+		att, _, _ := th.begin(ctx, "alice", net)
+		inFlight = append(inFlight, att)
+	}
+	type result struct {
+		att *attempt
+		lim limit
+	}
+	waiting := func() chan result {
+		out := make(chan result, 1)
+		go func() {
+			att, lim, _ := th.begin(ctx, "alice", net)
+			out <- result{att, lim}
+		}()
+		// Wait until it waits: a state the throttle shows, not a duration.
+		for {
+			th.mu.Lock()
+			n := th.accounts[accountKey{"alice", net}].waiters
+			th.mu.Unlock()
+			if n == 1 {
+				return out
+			}
+			runtime.Gosched()
+		}
+	}
+	next := waiting()
+	inFlight[0].succeeded()
+	r := <-next
+	if r.att == nil {
+		t.Fatalf("after a success, the waiting attempt was refused (limit %d)", r.lim)
+	}
+	next = waiting()
+	r.att.failed()
+	for _, att := range inFlight[1:] {
+		att.failed()
+	}
+	if r := <-next; r.att != nil || r.lim != accountLimit {
+		t.Fatalf("after %d failures, the waiting attempt got %v, limit %d; want the account limit", maxAccountFailures, r.att, r.lim)
+	}
+	// A waiter whose request ends stops waiting.
+	th2 := newThrottle(time.Now)
+	for range maxAccountFailures {
+		th2.begin(ctx, "bob", net)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if att, lim, _ := th2.begin(cctx, "bob", net); att != nil || lim != canceled {
+		t.Fatalf("a canceled waiter got %v, limit %d", att, lim)
+	}
+}
+
+func TestThrottleLimitsSprayingFromOneNetwork(t *testing.T) {
+	ctx := t.Context()
+	now := time.Unix(1_700_000_000, 0)
+	th := newThrottle(func() time.Time { return now })
+	for i := range maxNetworkFailures {
+		att, _, _ := th.begin(ctx, fmt.Sprintf("user%d", i), clientNetwork("2001:db8:1:2::99"))
+		if att == nil {
+			t.Fatalf("attempt %d on a new account refused", i+1)
+		}
+		att.failed()
+	}
+	// Another address of the same /64 is the same network.
+	if att, lim, _ := th.begin(ctx, "someone-new", clientNetwork("2001:db8:1:2:ffff::1")); att != nil || lim != networkLimit {
+		t.Fatalf("attempt %d from the network: %v, limit %d; want the network limit", maxNetworkFailures+1, att, lim)
+	}
+	if att, _, _ := th.begin(ctx, "someone-new", clientNetwork("2001:db8:1:3::1")); att == nil {
+		t.Fatal("another /64 was refused")
+	}
+}
+
+func TestClientNetwork(t *testing.T) {
+	for in, want := range map[string]string{
+		"203.0.113.7":             "203.0.113.7",
+		"::ffff:203.0.113.7":      "203.0.113.7",
+		"2001:db8:1:2:3:4:5:6":    "2001:db8:1:2::/64",
+		"fe80::1%eth0":            "fe80::/64",
+		"not an address":          "not an address",
+		"2001:db8:1:2:ffff::abcd": "2001:db8:1:2::/64",
+	} {
+		if got := clientNetwork(in); got != want {
+			t.Errorf("clientNetwork(%q) = %q; want %q", in, got, want)
+		}
 	}
 }
 
@@ -70,31 +185,6 @@ func TestApproximateIP(t *testing.T) {
 	for in, want := range tests {
 		if got := approximateIP(in); got != want {
 			t.Errorf("approximateIP(%q) = %q; want %q", in, got, want)
-		}
-	}
-}
-
-func TestDescribeAgent(t *testing.T) {
-	tests := map[string]string{
-		"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36":                         "Chrome 126 on Linux",
-		"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36 Edg/126.0.0.0": "Edge 126 on Windows",
-		"Mozilla/5.0 (Macintosh; Intel Mac OS X 14.5; rv:127.0) Gecko/20100101 Firefox/127.0":                                           "Firefox 127 on macOS",
-		"Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148":    "Safari on iOS",
-		"Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Mobile Safari/537.36":         "Chrome 126 on Android",
-		"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/156.0.0.0 Safari/537.36":                 "Headless Chrome 156 on Linux",
-		"curl/8.5.0":               "curl 8",
-		"Go-http-client/1.1":       "Go HTTP client 1",
-		"":                         "Unknown browser",
-		"SomeBot/2.0 (+https://x)": "SomeBot/2.0",
-		// Found by FuzzDescribeAgent: dropping the invalid bytes used to
-		// leave a lone no-break space as the label.
-		"\xd0\u00a0\xa0":                    "Unknown browser",
-		"\u202eBot\u200b/1\tx":              "Bot/1",
-		"Chrome/" + strings.Repeat("9", 50): "Chrome 999999",
-	}
-	for in, want := range tests {
-		if got := describeAgent(in); got != want {
-			t.Errorf("describeAgent(%q) = %q; want %q", in, got, want)
 		}
 	}
 }
@@ -134,21 +224,6 @@ func FuzzLocalPath(f *testing.F) {
 	})
 }
 
-// FuzzDescribeAgent checks that any User-Agent, which the client chooses,
-// yields a short, valid label.
-func FuzzDescribeAgent(f *testing.F) {
-	for _, s := range []string{"", "curl/8", "Chrome/", "Edg/999999999999999999999", "Version/ Mac OS X", "\xff\xfe", "\xd0\u00a0\xa0", "\u202eevil", strings.Repeat("x", 300)} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, ua string) {
-		got := describeAgent(ua)
-		unprintable := func(r rune) bool { return r != ' ' && !unicode.IsPrint(r) }
-		if strings.TrimSpace(got) == "" || utf8.RuneCountInString(got) > 80 || !utf8.ValidString(got) || strings.ContainsFunc(got, unprintable) {
-			t.Fatalf("describeAgent(%q) = %q", ua, got)
-		}
-	})
-}
-
 func TestFormatPrice(t *testing.T) {
 	if got := formatPrice("en", 250); got != "€2.50" {
 		t.Errorf("en: %q", got)
@@ -183,7 +258,9 @@ func TestTranslationsAreComplete(t *testing.T) {
 		"Please log in to place your order.", "Thank you! Your order of %d cookies (%s) is on its way. (Not really: this is a demo.)",
 		"Welcome back, %s.", "You have been logged out.", "Wrong username or password.",
 		"Too many failed attempts for this account. Try again in %d minutes.",
-		"Your session has expired or was ended from another device.", "Please log in to see this page.",
+		"Too many failed logins from your network. Try again in %d minutes.",
+		"The server is busy checking other logins. Please try again in a moment.",
+		"Your session has ended: it timed out, was logged out, or is not known to this server.", "Please log in to see this page.",
 		"That session had already ended.", "The device was logged out.", "Other sessions logged out: %d.",
 		"The API client was revoked.", "Preferences saved.", "The current password is wrong.",
 		"The two new passwords do not match.", "The new password must be at least 12 characters long.",
@@ -192,6 +269,38 @@ func TestTranslationsAreComplete(t *testing.T) {
 		"This form was sent from another site, so it was refused. Nothing was changed.",
 		"Service unavailable", "Session storage did not answer. Please try again in a moment.",
 		"Something went wrong", "Please try again.", "just now", "%d min ago", "%d h ago", "%d days ago",
+		// The "under the hood" page.
+		"Under the hood",
+		"Not this shop's",
+		"This shop does not set this cookie. Browsers share a host's cookies across all its ports, so another site on this host may have set it; its value is not shown.",
+		"No: HttpOnly keeps it from page scripts.",
+		"Yes: page scripts can read it (app.js reads the theme).",
+		"Opaque session token",
+		"its value is never shown",
+		"Not a token this shop could have issued: the server ignores it.",
+		"43 random characters (256 bits) that mean nothing by themselves. The server never stores them, only their SHA-256, which is the key of the session record on the server.",
+		"43 random characters (256 bits) that name no live session on this server: it ended, or another server issued it.",
+		"Persistent (remember me), moved forward as you use the site, until about",
+		"Session cookie: the browser deletes it when it closes.",
+		"Persistent: a year after the preferences were last saved.",
+		"Unreadable",
+		"It does not open with this server's keys (changed, expired, or from another server), so the server ignores it.",
+		"Sealed",
+		"only the server can read this",
+		"Encrypted and authenticated with a key only the server has: the browser holds it but can neither read nor change it. Shown here as the server decrypts it.",
+		"Persistent, a year after the preferences were last saved: until",
+		"Signed",
+		"readable by anyone, changeable by no one",
+		"In clear text with a signature: anyone can read it, page scripts included, but a changed value fails the server's check.",
+		"The token you pasted",
+		"That is far longer than any access token; nothing was decoded.",
+		"Not an access token: a JWT is three base64url parts separated by dots, the first two JSON objects.",
+		"Valid: this API accepts it until %s, whatever happens to the sign-in that got it.",
+		"Expired at %s: the API refuses it, whatever its signature.",
+		"This API would refuse it: its signature, issuer or audience does not check out. Anyone can still read what it says.",
+		"The last access token this server issued to you",
+		"Valid until %s, even if you revoke the API client meanwhile.",
+		"Expired at %s.",
 	} {
 		used[m] = true
 	}
@@ -227,4 +336,52 @@ func keys(m map[string]string) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+func TestChallengeParam(t *testing.T) {
+	const c = `Bearer realm="httpstate demo", error="invalid_token", error_description="Expired, \"really\"", scope=profile`
+	for name, want := range map[string]string{
+		"realm": "httpstate demo", "error": "invalid_token", "error_description": `Expired, "really"`, "scope": "profile", "nope": "",
+	} {
+		if got := challengeParam(c, name); got != want {
+			t.Errorf("challengeParam(%q) = %q; want %q", name, got, want)
+		}
+	}
+	if got := challengeParam(`Basic realm="x"`, "realm"); got != "" {
+		t.Errorf("a Basic challenge gave %q", got)
+	}
+}
+
+// FuzzChallengeParam checks that any header value, which a handler may
+// have built from anything, parses without panicking or looping.
+func FuzzChallengeParam(f *testing.F) {
+	for _, s := range []string{`Bearer realm="a", error="b"`, `Bearer error="`, `Bearer =,=,"\`, `Bearer a=b`, "Bearer"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, c string) {
+		if v := challengeParam(c, "error"); len(v) > len(c) {
+			t.Fatalf("challengeParam(%q) = %q, longer than the header", c, v)
+		}
+	})
+}
+
+// FuzzDecodeToken checks that anything pasted in the "under the hood"
+// page's box decodes to JSON objects or is refused, without panicking.
+func FuzzDecodeToken(f *testing.F) {
+	for _, s := range []string{"a.b.c", "e30.e30.", "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJib2IiLCJleHAiOjF9.sig", "e30=.e30=.x", "bnVsbA.bnVsbA.x", "e30.e30e30.x", "..", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, tok string) {
+		d, err := decodeToken(tok)
+		if err != nil {
+			return
+		}
+		var header, claims map[string]any
+		if json.Unmarshal(d.Header, &header) != nil || json.Unmarshal(d.Claims, &claims) != nil {
+			t.Fatalf("decodeToken(%q) accepted a part that is not a JSON object", tok)
+		}
+		if !d.Expiry.IsZero() && d.Expiry.Year() > 40000 {
+			t.Fatalf("decodeToken(%q): an expiry of %v", tok, d.Expiry)
+		}
+	})
 }

@@ -94,14 +94,14 @@ func shopOnURL(t *testing.T, rawURL, service string, user demo.Account) *shop {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
-	sessions, c1, err := storeurl.Open(ctx, rawURL)
+	sessions, c1, err := storeurl.Open(ctx, rawURL, storeurl.CreateIfMissing())
 	if service != "" {
 		testenv.Require(t, service, err)
 	} else if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c1.Close() })
-	tokens, c2, err := storeurl.Open(ctx, rawURL, storeurl.Namespace("tokens"))
+	tokens, c2, err := storeurl.Open(ctx, rawURL, storeurl.Namespace("tokens"), storeurl.CreateIfMissing())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,22 +15,44 @@ type preferences struct {
 	Theme           string `json:"t,omitempty"` // "", "light" or "dark"; "" follows the system
 	Lang            string `json:"l,omitempty"` // a supported language code
 	BannerDismissed bool   `json:"b,omitempty"`
+	// Saved is when the cookie was last set (Unix seconds), so that the
+	// "under the hood" page can say when it expires: the browser does
+	// not tell the server.
+	Saved int64 `json:"at,omitempty"`
 }
 
 // prefsMaxAge is how long preferences last without a change.
 const prefsMaxAge = 365 * 24 * time.Hour
 
-// Cookie names. The __Host- prefix tells browsers to accept them only
-// from this host over a secure channel, so a sibling subdomain or a
-// plain-HTTP page cannot plant preferences.
-const (
-	prefsCookie = "__Host-prefs"
-	themeCookie = "__Host-theme"
-)
+// cookieName returns the name of one of the shop's cookies: __Host-what,
+// or __Host-prefix-what with Config.CookiePrefix. The __Host- prefix tells
+// browsers to accept them only from this host over a secure channel, so a
+// sibling subdomain or a plain-HTTP page cannot plant preferences.
+func cookieName(prefix, what string) string {
+	if prefix == "" {
+		return "__Host-" + what
+	}
+	return "__Host-" + prefix + "-" + what
+}
+
+// ValidCookiePrefix reports whether p can be Config.CookiePrefix: 1 to 20
+// ASCII letters, digits, '-' or '_', which every browser keeps as part of
+// a cookie name.
+func ValidCookiePrefix(p string) bool {
+	if p == "" || len(p) > 20 {
+		return false
+	}
+	for _, c := range p {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
 
 // newPrefCookies returns the sealed preferences cookie and the signed,
 // script-readable theme cookie that lets app.js learn the confirmed theme.
-func newPrefCookies(secret []byte) (cookie.Value[preferences], cookie.Value[string], error) {
+func newPrefCookies(secret []byte, prefix string) (cookie.Value[preferences], cookie.Value[string], error) {
 	sealer, err := cookie.NewSealer(secret)
 	if err != nil {
 		return cookie.Value[preferences]{}, cookie.Value[string]{}, err
@@ -39,9 +61,9 @@ func newPrefCookies(secret []byte) (cookie.Value[preferences], cookie.Value[stri
 	if err != nil {
 		return cookie.Value[preferences]{}, cookie.Value[string]{}, err
 	}
-	prefs := cookie.Value[preferences]{Name: prefsCookie, Codec: sealer, MaxAge: prefsMaxAge}
+	prefs := cookie.Value[preferences]{Name: cookieName(prefix, "prefs"), Codec: sealer, MaxAge: prefsMaxAge}
 	theme := cookie.Value[string]{
-		Name: themeCookie, Codec: signer, MaxAge: prefsMaxAge,
+		Name: cookieName(prefix, "theme"), Codec: signer, MaxAge: prefsMaxAge,
 		Attributes: cookie.Attributes{ScriptReadable: true},
 	}
 	return prefs, theme, nil
@@ -66,6 +88,7 @@ func (a *App) prefsFor(r *http.Request) preferences {
 
 // savePrefs sets both preference cookies.
 func (a *App) savePrefs(w http.ResponseWriter, p preferences) error {
+	p.Saved = a.now().Unix()
 	if err := a.prefs.Set(w, p); err != nil {
 		return err
 	}

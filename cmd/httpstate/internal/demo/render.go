@@ -24,7 +24,7 @@ var templateFS embed.FS
 var staticFS embed.FS
 
 // pages are the templates, each parsed together with the layout.
-var pageNames = []string{"home", "cart", "login", "devices", "password", "preferences", "error"}
+var pageNames = []string{"home", "cart", "login", "devices", "password", "preferences", "hood", "error"}
 
 func parseTemplates() (map[string]*template.Template, error) {
 	out := make(map[string]*template.Template, len(pageNames))
@@ -54,7 +54,10 @@ type page struct {
 	ShowBanner bool
 	StoreKind  string
 	Instance   string
-	Data       any
+	// ThemeCookie is the name of the script-readable theme cookie, for
+	// app.js.
+	ThemeCookie string
+	Data        any
 
 	app *App
 }
@@ -89,16 +92,17 @@ func (a *App) newPage(r *http.Request, title, nav string) *page {
 func (a *App) basePage(r *http.Request, title, nav string) *page {
 	prefs := a.prefsFor(r)
 	p := &page{
-		Title:      translate(prefs.Lang, title),
-		Nav:        nav,
-		Path:       localPath(r.URL.Path),
-		Lang:       prefs.Lang,
-		Theme:      prefs.Theme,
-		NextTheme:  "dark",
-		ShowBanner: !prefs.BannerDismissed,
-		StoreKind:  a.cfg.StoreKind,
-		Instance:   a.cfg.Instance,
-		app:        a,
+		Title:       translate(prefs.Lang, title),
+		Nav:         nav,
+		Path:        localPath(r.URL.Path),
+		Lang:        prefs.Lang,
+		Theme:       prefs.Theme,
+		NextTheme:   "dark",
+		ShowBanner:  !prefs.BannerDismissed,
+		StoreKind:   a.cfg.StoreKind,
+		Instance:    a.cfg.Instance,
+		ThemeCookie: a.theme.Name,
+		app:         a,
 	}
 	if prefs.Theme == "dark" {
 		p.NextTheme = "light"

@@ -54,7 +54,7 @@ func TestLoginFillCartReloadLogoutAndReplay(t *testing.T) {
 	if replay.has(`id="user-name"`) || !replay.has(`id="cart-empty"`) {
 		t.Fatalf("the old cookie still works after logout")
 	}
-	if !replay.has("Your session has expired or was ended from another device.") {
+	if !replay.has("Your session has ended: it timed out, was logged out, or is not known to this server.") {
 		t.Errorf("a replayed dead cookie should get the expired-session notice")
 	}
 }
@@ -322,7 +322,7 @@ func TestDevicesListAndRevoke(t *testing.T) {
 		t.Fatal("revoking the phone did not take it off the list")
 	}
 	next := phone.get("/")
-	if next.has(`id="user-name"`) || !next.has("Your session has expired or was ended from another device.") {
+	if next.has(`id="user-name"`) || !next.has("Your session has ended: it timed out, was logged out, or is not known to this server.") {
 		t.Fatal("the revoked phone is still logged in, or was not told")
 	}
 	if !laptop.get("/").has(`id="user-name"`) {
@@ -543,7 +543,7 @@ func TestSessionTimeoutShowsANotice(t *testing.T) {
 	now = now.Add(session.DefaultIdleTimeout + time.Minute)
 	mu.Unlock()
 	p := b.get("/devices")
-	if p.url != "/login" || !p.has("Your session has expired or was ended from another device.") {
+	if p.url != "/login" || !p.has("Your session has ended: it timed out, was logged out, or is not known to this server.") {
 		t.Fatalf("after the idle timeout: on %s without the notice", p.url)
 	}
 	if strings.Count(p.body, `class="flash`) != 1 {
@@ -559,5 +559,36 @@ func TestTwoSessionsOfTheSameBrowserDoNotMix(t *testing.T) {
 	alice.addToCart("fortune")
 	if cartCount(bob.get("/")) != "0" || !bob.get("/").has("Bob Dobbs") {
 		t.Fatal("bob sees alice's cart or name")
+	}
+}
+
+// TestAScriptThatNeverReadsItsMessagesStillWorks posts to the cart more
+// times than a session queues flash messages, never following the
+// redirects that would show them: every request works, the extra
+// messages are dropped and counted, and the cart counts every addition.
+func TestAScriptThatNeverReadsItsMessagesStillWorks(t *testing.T) {
+	s := newShop(t)
+	b := s.browser(t)
+	b.c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	n := session.MaxFlashes + 8
+	for i := range n {
+		p := b.post("/cart/add", url.Values{"sku": {"fortune"}, "return": {"/"}})
+		if p.status != http.StatusSeeOther {
+			t.Fatalf("addition %d: status %d; want 303", i+1, p.status)
+		}
+	}
+	if got := s.app.DroppedFlashes(); got != n-session.MaxFlashes {
+		t.Fatalf("%d flash messages dropped; want %d", got, n-session.MaxFlashes)
+	}
+	if !strings.Contains(s.logs.String(), `"msg":"flash message dropped"`) {
+		t.Error("dropped messages are not logged")
+	}
+	b.c.CheckRedirect = nil
+	p := b.get("/cart")
+	if got := strings.Count(p.body, `class="flash flash-success"`); got != session.MaxFlashes {
+		t.Errorf("the next page shows %d messages; want the %d queued", got, session.MaxFlashes)
+	}
+	if cartCount(p) != fmt.Sprint(n) {
+		t.Errorf("the cart holds %s; want %d", cartCount(p), n)
 	}
 }

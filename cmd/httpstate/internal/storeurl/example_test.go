@@ -28,7 +28,7 @@ func ExampleParse() {
 	// sqlite sqlite:httpstate.db
 	// postgres postgres://app:xxxxx@db.internal:5432/shop?sslmode=verify-full
 	// redis redis://cache.internal:26379?master_set=sessions
-	// invalid: invalid store URL "ftp://example.com": unknown scheme "ftp"; want memory:, sqlite:PATH, postgres://, mysql://, redis://, rediss:// or memcached://
+	// invalid: invalid store URL "ftp://example.com": unknown scheme "ftp"; want memory:, sqlite:PATH, postgres://, mysql://, redis://, rediss://, memcached:// or dynamodb://
 }
 
 // Open returns a ready store, checked with a first read, and the Closer

@@ -2,13 +2,19 @@ package storeurl
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
+	"io/fs"
 	"net"
+	"os"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/bradfitz/gomemcache/memcache"
 	gomysql "github.com/go-sql-driver/mysql"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/redis/rueidis"
 
 	"github.com/httpstate/httpstate/session"
@@ -27,6 +33,7 @@ var openers = map[string]opener{
 	MySQL:     openMySQL,
 	Redis:     openRedis,
 	Memcached: openMemcached,
+	DynamoDB:  openDynamoDB,
 }
 
 func openMemory(context.Context, Location, options) (session.Store, io.Closer, error) {
@@ -42,6 +49,14 @@ func openSQLite(ctx context.Context, loc Location, o options) (session.Store, io
 	table, err := o.table(loc, q.Get("table"))
 	if err != nil {
 		return nil, nil, err
+	}
+	if !o.create {
+		// SQLite creates a missing file on open; a command that only reads
+		// or deletes must not turn a typo into an empty database. (A file
+		// created between this check and the open is a real database.)
+		if _, err := os.Stat(loc.path); errors.Is(err, fs.ErrNotExist) {
+			return nil, nil, fmt.Errorf("no such file %q: %w", loc.path, fs.ErrNotExist)
+		}
 	}
 	s, err := sqlite.Open(ctx, loc.path, sqlite.WithTable(table))
 	if err != nil {
@@ -70,9 +85,29 @@ func openPostgres(ctx context.Context, loc Location, o options) (session.Store, 
 	}
 	s, err := postgres.Open(ctx, u.String(), opts...)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, connectFailure(err)
 	}
 	return s, s, nil
+}
+
+// connectFailure words a failure to connect to PostgreSQL as one: the
+// store reports it from its first statement, the creation of its table,
+// and pgx lists every attempt, which with the default sslmode=prefer is
+// the same dial error twice (with TLS, then without). Other errors pass
+// unchanged.
+func connectFailure(err error) error {
+	var ce *pgconn.ConnectError
+	if !errors.As(err, &ce) {
+		return err
+	}
+	var reasons []string
+	for line := range strings.SplitSeq(ce.Unwrap().Error(), "\n") {
+		if line = strings.TrimSpace(line); line != "" && !slices.Contains(reasons, line) {
+			reasons = append(reasons, line)
+		}
+	}
+	msg := fmt.Sprintf("postgres: cannot connect as user %q to database %q: %s", ce.Config.User, ce.Config.Database, strings.Join(reasons, "; "))
+	return &rewordedError{msg: msg, err: err}
 }
 
 // openMySQL turns mysql://USER:PASS@HOST:PORT/DB?PARAMS into the driver's
@@ -111,8 +146,9 @@ func openMySQL(ctx context.Context, loc Location, o options) (session.Store, io.
 	}
 	dsn += sep + rest.Encode()
 	if _, err := gomysql.ParseDSN(dsn); err != nil {
-		// The driver's message may quote the DSN, password included.
-		return nil, nil, invalid(loc.Redacted, "a parameter was not accepted by the MySQL driver")
+		// The driver's message may quote the DSN, password included: Open
+		// masks it, and the reason is worth passing on.
+		return nil, nil, invalid(loc.Redacted, "the MySQL driver refused it: "+err.Error())
 	}
 	s, err := mysql.Open(ctx, dsn, mysql.WithTable(table))
 	if err != nil {
@@ -137,10 +173,16 @@ func openRedis(ctx context.Context, loc Location, o options) (session.Store, io.
 	rest := u.Query()
 	rest.Del("prefix")
 	u.RawQuery = rest.Encode()
+	if u.Path == "/" {
+		// redis://HOST:6379/ names no database: the default, 0, as
+		// without the slash. rueidis would read an empty database number.
+		u.Path, u.RawPath = "", ""
+	}
 	opt, err := rueidis.ParseURL(u.String())
 	if err != nil {
-		// rueidis quotes parts of the URL; say which without them.
-		return nil, nil, invalid(loc.Redacted, "not a Redis URL rueidis accepts (check db, timeouts and addr)")
+		// rueidis says what is wrong (a database number, a timeout); Open
+		// masks any secret it quotes.
+		return nil, nil, invalid(loc.Redacted, err.Error())
 	}
 	s, err := redis.Open(ctx, opt, redis.WithKeyPrefix(o.prefix(q)))
 	if err != nil {

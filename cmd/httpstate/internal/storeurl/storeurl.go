@@ -2,24 +2,31 @@
 // of cmd/httpstate. The forms are
 //
 //	memory:                                 this process's memory; gone when it exits
-//	sqlite:PATH                             an SQLite file, created if missing
-//	                                        (sqlite:httpstate.db, sqlite:///var/lib/httpstate.db)
+//	sqlite:PATH                             an SQLite file; created if missing only with
+//	                                        CreateIfMissing (sqlite:httpstate.db,
+//	                                        sqlite:///var/lib/httpstate.db)
 //	postgres://USER:PASS@HOST:5432/DB       PostgreSQL (also postgresql://); libpq
 //	                                        parameters such as sslmode pass through
 //	mysql://USER:PASS@HOST:3306/DB          MySQL or MariaDB
-//	redis://[USER:PASS@]HOST:6379[/DB]      Redis (rediss:// for TLS)
+//	redis://[USER:PASS@]HOST:6379[/DB]      Redis (rediss:// for TLS); no DB, or a bare
+//	                                        "/", is database 0
 //	redis://HOST:7001?addr=HOST:7002        Redis Cluster: every extra node in an addr
 //	redis://HOST:26379?master_set=NAME      Redis Sentinel: the sentinels, and the
 //	                                        name of the master they watch
 //	memcached://HOST:11211[,HOST:11212]     one or more Memcached servers
+//	dynamodb://TABLE?region=REGION          an Amazon DynamoDB table; endpoint=URL for an
+//	                                        emulator such as dynalite, create_table=true to
+//	                                        create a missing table (development); credentials
+//	                                        from the AWS SDK's usual sources
 //
 // SQL stores take table=NAME and the key-value stores prefix=PREFIX to share
 // a database or server with other applications.
 //
 // Errors distinguish a URL that can never work (ErrInvalid: a typo, an
 // unknown scheme) from a store that did not answer (ErrUnreachable), so a
-// command can tell its user which one to fix. Passwords never appear in
-// errors; use Redact to show a URL.
+// command can tell its user which one to fix. No secret of the URL (a
+// password, a secret query parameter) ever appears in an error or in
+// Location.Redacted; use Redact to show a URL.
 package storeurl
 
 import (
@@ -56,6 +63,7 @@ const (
 	MySQL     = "mysql"
 	Redis     = "redis"
 	Memcached = "memcached"
+	DynamoDB  = "dynamodb"
 )
 
 // DefaultURL is the store cmd/httpstate uses when none is given: a file in
@@ -68,10 +76,11 @@ const PingTimeout = 5 * time.Second
 
 // Location is a parsed store URL.
 type Location struct {
-	// Kind is one of Memory, SQLite, Postgres, MySQL, Redis, Memcached.
+	// Kind is one of Memory, SQLite, Postgres, MySQL, Redis, Memcached,
+	// DynamoDB.
 	Kind string
-	// Redacted is the URL with any password replaced by "xxxxx", safe to
-	// print and log.
+	// Redacted is the URL with every secret replaced by "xxxxx" (see
+	// Redact), safe to print and log.
 	Redacted string
 
 	raw  *url.URL // the parsed URL; nil for memory:
@@ -79,7 +88,8 @@ type Location struct {
 }
 
 // Parse checks rawURL's syntax and names the kind of store it opens
-// without contacting it. Errors wrap ErrInvalid.
+// without contacting it. Errors wrap ErrInvalid and never contain a
+// secret of rawURL.
 func Parse(rawURL string) (Location, error) {
 	scheme, rest, ok := strings.Cut(rawURL, ":")
 	if !ok || scheme == "" {
@@ -107,7 +117,7 @@ func Parse(rawURL string) (Location, error) {
 	if u.Host == "" {
 		return Location{}, invalid(rawURL, "missing host; for example "+scheme+"://127.0.0.1")
 	}
-	return Location{Kind: kind, Redacted: u.Redacted(), raw: u}, nil
+	return Location{Kind: kind, Redacted: Redact(rawURL), raw: u}, nil
 }
 
 var schemes = map[string]string{
@@ -119,12 +129,15 @@ var schemes = map[string]string{
 	"rediss":     Redis,
 	"memcached":  Memcached,
 	"memcache":   Memcached,
+	"dynamodb":   DynamoDB,
 }
 
-const schemesHint = "want memory:, sqlite:PATH, postgres://, mysql://, redis://, rediss:// or memcached://"
+const schemesHint = "want memory:, sqlite:PATH, postgres://, mysql://, redis://, rediss://, memcached:// or dynamodb://"
 
+// invalid reports why rawURL can never work. why may quote a driver's
+// message about the URL, so its secrets are masked too.
 func invalid(rawURL, why string) error {
-	return fmt.Errorf("%w %q: %s", ErrInvalid, Redact(rawURL), why)
+	return fmt.Errorf("%w %q: %s", ErrInvalid, Redact(rawURL), scrub(why, secretsOf(rawURL)))
 }
 
 // parseSQLite accepts sqlite:PATH and sqlite:///ABSOLUTE/PATH, each with an
@@ -146,28 +159,7 @@ func parseSQLite(rawURL, rest string) (Location, error) {
 	if _, err := url.ParseQuery(query); err != nil {
 		return Location{}, invalid(rawURL, "malformed query")
 	}
-	return Location{Kind: SQLite, Redacted: rawURL, raw: u, path: p}, nil
-}
-
-// Redact returns rawURL with any password replaced by "xxxxx", for
-// messages and logs. Something that is not a URL but holds an "@", such as
-// a driver DSN "user:password@tcp(host)/db" given by mistake, is replaced
-// by "…" entirely, since its password could be anywhere.
-func Redact(rawURL string) string {
-	scheme, rest, _ := strings.Cut(rawURL, ":")
-	switch strings.ToLower(scheme) {
-	case "memory", "sqlite", "sqlite3":
-		return rawURL // no authority, so no password
-	}
-	if strings.HasPrefix(rest, "//") {
-		if u, err := url.Parse(rawURL); err == nil {
-			return u.Redacted()
-		}
-	}
-	if strings.Contains(rawURL, "@") {
-		return "…"
-	}
-	return rawURL
+	return Location{Kind: SQLite, Redacted: Redact(rawURL), raw: u, path: p}, nil
 }
 
 // Open opens the store rawURL names and checks that it answers, within
@@ -175,8 +167,16 @@ func Redact(rawURL string) string {
 // for memory:, stops its sweeper); call it when done with the store.
 //
 // Errors wrap ErrInvalid for a URL that can never work and ErrUnreachable
-// for a store that did not open or answer.
+// for a store that did not open or answer (also, wrapping fs.ErrNotExist,
+// for an SQLite file that does not exist and CreateIfMissing was not
+// given). No error contains a secret of rawURL, even where a driver
+// quoted one.
 func Open(ctx context.Context, rawURL string, opts ...Option) (session.Store, io.Closer, error) {
+	store, closer, err := open(ctx, rawURL, opts)
+	return store, closer, scrubError(err, rawURL)
+}
+
+func open(ctx context.Context, rawURL string, opts []Option) (session.Store, io.Closer, error) {
 	var o options
 	for _, opt := range opts {
 		opt(&o)
@@ -210,14 +210,23 @@ type Option func(*options)
 
 type options struct {
 	namespace string
+	create    bool
+}
+
+// CreateIfMissing lets Open create the SQLite file the URL names if it
+// does not exist yet. Without it, a missing file is an error wrapping
+// ErrUnreachable and fs.ErrNotExist, so that a mistyped path is reported
+// rather than answered from a new, empty database. Other stores ignore it.
+func CreateIfMissing() Option {
+	return func(o *options) { o.create = true }
 }
 
 // Namespace opens a second, separate set of records in the database or
 // server the URL names, for data that must not mix with sessions (such as
 // API refresh tokens, which package token keeps in a Store of their own).
-// SQL stores use the table name with "_"+name appended; key-value stores
-// add name+":" to the key prefix; memory: is a separate store anyway. name
-// is 1 to 16 lower-case letters, digits or underscores.
+// SQL stores and DynamoDB use the table name with "_"+name appended;
+// key-value stores add name+":" to the key prefix; memory: is a separate
+// store anyway. name is 1 to 16 lower-case letters, digits or underscores.
 func Namespace(name string) Option {
 	return func(o *options) { o.namespace = name }
 }

@@ -3,8 +3,11 @@ package storeurl_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io/fs"
 	"net"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -75,12 +78,26 @@ func TestParseRejectsURLsThatCanNeverWork(t *testing.T) {
 
 func TestRedactHidesPasswords(t *testing.T) {
 	tests := map[string]string{
-		"postgres://u:hunter2@db/app": "postgres://u:xxxxx@db/app",
-		"redis://:hunter2@cache:6379": "redis://:xxxxx@cache:6379",
-		"sqlite:app.db":               "sqlite:app.db",
-		"redis://u:hunter2@%zz":       "…",
-		"root:hunter2@tcp(db)/app":    "…",
-		"httpstate.db":                "httpstate.db",
+		"postgres://u:hunter2@db/app":                                                          "postgres://u:xxxxx@db/app",
+		"redis://:hunter2@cache:6379":                                                          "redis://:xxxxx@cache:6379",
+		"sqlite:app.db":                                                                        "sqlite:app.db",
+		"redis://u:hunter2@%zz":                                                                "…",
+		"root:hunter2@tcp(db)/app":                                                             "…",
+		"httpstate.db":                                                                         "httpstate.db",
+		"postgres://u@db/app?password=hunter2&sslmode=disable":                                 "postgres://u@db/app?password=xxxxx&sslmode=disable",
+		"postgres://db/app?sslpassword=hunter2&sslmode=verify-full":                            "postgres://db/app?sslpassword=xxxxx&sslmode=verify-full",
+		"mysql://root@db/app?Password=hunter2&tls=true":                                        "mysql://root@db/app?Password=xxxxx&tls=true",
+		"redis://cache:6379?auth_token=hunter2&prefix=a:":                                      "redis://cache:6379?auth_token=xxxxx&prefix=a:",
+		"memcached://cache:11211?secret=hunter2":                                               "memcached://cache:11211?secret=xxxxx",
+		"sqlite:app.db?table=t&pass%77ord=hunter2":                                             "sqlite:app.db?table=t&pass%77ord=xxxxx",
+		"memory:?password=hunter2":                                                             "memory:?password=xxxxx",
+		"host=db user=u password=hunter2 dbname=app":                                           "host=db user=u password=xxxxx dbname=app",
+		"postgres://db:port/app?password=hunter2":                                              "postgres://db:port/app?password=xxxxx",
+		"postgres://u:hunter2@db/app?x=1#password=hunter2":                                     "postgres://u:xxxxx@db/app?x=1",
+		"dynamo://us-east-1?access_key_id=AKIA&secret_access_key=hunter2":                      "dynamo://us-east-1?access_key_id=xxxxx&secret_access_key=xxxxx",
+		"dynamodb://sessions?region=eu-west-1&endpoint=http://u:hunter2@127.0.0.1:4567":        "dynamodb://sessions?region=eu-west-1&endpoint=http://u:xxxxx@127.0.0.1:4567",
+		"dynamodb://sessions?endpoint=http%3A%2F%2Fu%3Ahunter2%40127.0.0.1%3A4567&region=x":    "dynamodb://sessions?endpoint=http%3A%2F%2Fu%3Axxxxx%40127.0.0.1%3A4567&region=x",
+		"dynamodb://sessions?endpoint=http%3A%2F%2Fu%3Ahun%2Fter2%40127.0.0.1%3A4567&region=x": "dynamodb://sessions?endpoint=http%3A%2F%2Fu%3Axxxxx%40127.0.0.1%3A4567&region=x",
 	}
 	for in, want := range tests {
 		if got := storeurl.Redact(in); got != want {
@@ -101,7 +118,7 @@ func TestOpenMemory(t *testing.T) {
 func TestOpenSQLiteCreatesTheFileAndKeepsRecords(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "sessions.db")
 	u := "sqlite:" + path + "?table=demo_sessions"
-	store, closer, err := storeurl.Open(t.Context(), u)
+	store, closer, err := storeurl.Open(t.Context(), u, storeurl.CreateIfMissing())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,7 +233,7 @@ func closedPort(t *testing.T) string {
 
 func TestNamespaceKeepsRecordsApart(t *testing.T) {
 	u := "sqlite:" + filepath.Join(t.TempDir(), "ns.db")
-	main, c1, err := storeurl.Open(t.Context(), u)
+	main, c1, err := storeurl.Open(t.Context(), u, storeurl.CreateIfMissing())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -320,7 +337,7 @@ func TestOpenRedis(t *testing.T) {
 }
 
 func TestOpenRedisRejectsUnknownParameters(t *testing.T) {
-	for _, u := range []string{"redis://127.0.0.1:6379?prefx=a", "redis://127.0.0.1:6379/notanumber"} {
+	for _, u := range []string{"redis://127.0.0.1:6379?prefx=a", "redis://127.0.0.1:6379/notanumber", "redis://127.0.0.1:6379/0/1"} {
 		if _, _, err := storeurl.Open(t.Context(), u); !errors.Is(err, storeurl.ErrInvalid) {
 			t.Errorf("Open(%q) = %v; want ErrInvalid", u, err)
 		}
@@ -331,4 +348,144 @@ func TestOpenRedisRejectsUnknownParameters(t *testing.T) {
 	if _, _, err := storeurl.Open(ctx, "redis://:hunter2@"+addr); !errors.Is(err, storeurl.ErrUnreachable) || strings.Contains(err.Error(), "hunter2") {
 		t.Errorf("unreachable redis: %v", err)
 	}
+}
+
+// TestNoSecretIsEverShown opens URLs of every scheme with secrets in every
+// place a URL can hold one, each failing (or not) at a different stage,
+// and searches every form in which the package hands a URL or an error
+// back to be printed.
+func TestNoSecretIsEverShown(t *testing.T) {
+	closed := closedPort(t)
+	dir := t.TempDir()
+	secrets := []string{"hunter2", "s3cret-param", "t0ken-value", "sslpw-value"}
+	urls := []string{
+		"memory:?password=hunter2",
+		"memory://u:hunter2@host",
+		"sqlite:" + filepath.Join(dir, "x.db") + "?password=hunter2",
+		"sqlite:" + filepath.Join(dir, "missing.db") + "?table=t&sslpassword=sslpw-value",
+		"sqlite3://" + filepath.Join(dir, "y.db") + "?table=Bad&token=t0ken-value",
+		"postgres://u:hunter2@" + closed + "/db?password=s3cret-param&sslpassword=sslpw-value&sslmode=disable",
+		"postgres://u:hunter2@" + closed + "/db?password=s3cret-param&table=Bad-Name",
+		"postgresql://u:hunter2@db:port/db?password=s3cret-param",
+		"postgresql://u:hunter2@db/%zz?password=s3cret-param",
+		"mysql://u:hunter2@" + closed + "/db?password=s3cret-param",
+		"mysql://u:hunter2@" + closed + "/db?tls=bogus&auth_token=t0ken-value",
+		"mariadb://u:hunter2@" + closed + "?password=s3cret-param",
+		"redis://u:hunter2@" + closed + "/0?password=s3cret-param",
+		"rediss://:hunter2@" + closed + "/x?token=t0ken-value",
+		"redis://:hunter2@" + closed + "?dial_timeout=soon&client_token=t0ken-value",
+		"redis://:hunter2@" + closed,
+		"memcached://u:hunter2@" + closed + "?token=t0ken-value",
+		"memcache://" + closed + "?secret=s3cret-param",
+		"memcached://" + closed + "?timeout=soon&password=hunter2",
+		"ftp://u:hunter2@x?password=s3cret-param",
+		"ftp://x?endpoint=http://u:hunter2@127.0.0.1:4567",
+		"host=db user=u password=hunter2 sslpassword=sslpw-value",
+		"u:hunter2@tcp(db)/x",
+	}
+	for _, u := range urls {
+		var shown []string
+		shown = append(shown, storeurl.Redact(u))
+		loc, err := storeurl.Parse(u)
+		shown = append(shown, loc.Redacted, fmt.Sprint(err), fmt.Sprintf("%+v", err))
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		_, closer, err := storeurl.Open(ctx, u)
+		cancel()
+		if err == nil {
+			closer.Close()
+			t.Errorf("Open(%q) worked; each URL here is meant to fail somewhere", storeurl.Redact(u))
+		}
+		shown = append(shown, fmt.Sprint(err), fmt.Sprintf("%+v", err))
+		for _, s := range shown {
+			for _, secret := range secrets {
+				if strings.Contains(s, secret) {
+					t.Errorf("a secret of %q is shown: %s", storeurl.Redact(u), s)
+				}
+			}
+		}
+	}
+}
+
+func TestOpenSQLiteCreatesAFileOnlyWhenAsked(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "typo.db")
+	_, _, err := storeurl.Open(t.Context(), "sqlite:"+path)
+	if !errors.Is(err, storeurl.ErrUnreachable) || !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), "no such file") {
+		t.Fatalf("Open of a missing file = %v; want ErrUnreachable and fs.ErrNotExist", err)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("Open created %s without CreateIfMissing", path)
+	}
+	_, closer, err := storeurl.Open(t.Context(), "sqlite:"+path, storeurl.CreateIfMissing())
+	if err != nil {
+		t.Fatal(err)
+	}
+	closer.Close()
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("CreateIfMissing did not create the file: %v", err)
+	}
+	_, closer, err = storeurl.Open(t.Context(), "sqlite:"+path)
+	if err != nil {
+		t.Fatalf("an existing file does not need CreateIfMissing: %v", err)
+	}
+	closer.Close()
+}
+
+func TestOpenRedisAcceptsATrailingSlash(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	store, closer, err := storeurl.Open(ctx, "redis://"+testenv.RedisAddr+"/?prefix=storeurl-test:")
+	testenv.Require(t, "redis", err)
+	defer closer.Close()
+	roundTrip(t, store)
+	// A refusal says why.
+	_, _, err = storeurl.Open(ctx, "redis://"+testenv.RedisAddr+"/two")
+	if !errors.Is(err, storeurl.ErrInvalid) || !strings.Contains(err.Error(), `invalid database number: "two"`) {
+		t.Fatalf("Open with a bad database = %v; want the reason", err)
+	}
+}
+
+func TestOpenReportsOneConnectErrorOnce(t *testing.T) {
+	// localhost with the default sslmode=prefer: pgx tries twice per
+	// address and used to report every attempt.
+	_, port, _ := net.SplitHostPort(closedPort(t))
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	_, _, err := storeurl.Open(ctx, "postgres://root@localhost:"+port+"/test")
+	if !errors.Is(err, storeurl.ErrUnreachable) {
+		t.Fatalf("Open = %v; want ErrUnreachable", err)
+	}
+	msg := err.Error()
+	if strings.Contains(msg, "creating table") || strings.Count(msg, "connection refused") != 1 || !strings.Contains(msg, "cannot connect") {
+		t.Fatalf("Open = %q; want one plain 'cannot connect' with the reason once", msg)
+	}
+}
+
+// FuzzRedact checks, for any password, that Redact hides it both in the
+// user information and in a password parameter, and that redacting twice
+// changes nothing more.
+func FuzzRedact(f *testing.F) {
+	for _, s := range []string{"hunter2", "p@ss:word/?#", "xxxxx", "%zz", "pässwörd", "a b&c=d"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, password string) {
+		for _, raw := range []string{
+			"postgres://u:" + url.QueryEscape(password) + "@db:5432/app?sslmode=disable&password=" + url.QueryEscape(password),
+			"redis://:" + url.PathEscape(password) + "@cache:6379/0?prefix=p:",
+			"sqlite:app.db?sslpassword=" + url.QueryEscape(password),
+			"host=db password=" + strings.Join(strings.Fields(password), ""),
+		} {
+			got := storeurl.Redact(raw)
+			if again := storeurl.Redact(got); again != got {
+				t.Fatalf("Redact is not idempotent: %q then %q", got, again)
+			}
+			// Only a password that could not be mistaken for the rest of
+			// the URL can be looked for.
+			const rest = "postgres://u:@db:5432/app?sslmode=disable&password=xxxxx redis://:@cache:6379/0?prefix=p: sqlite:app.db?sslpassword= host=db …"
+			for _, form := range []string{password, url.QueryEscape(password), url.PathEscape(password)} {
+				if len(form) >= 3 && !strings.Contains(rest, form) && strings.Contains(got, form) {
+					t.Fatalf("Redact(%q) = %q reveals the password", raw, got)
+				}
+			}
+		}
+	})
 }

@@ -23,13 +23,18 @@
     });
   }
 
-  // themeFromCookie reads the signed, script-readable theme cookie: a
-  // base64url JSON payload, a ".", and a signature the server checks. The
-  // page only reads it; it cannot forge one.
+  // themeFromCookie reads the signed, script-readable theme cookie, whose
+  // name the theme form carries: a base64url JSON payload, a ".", and a
+  // signature the server checks. The page only reads it; it cannot forge
+  // one.
   function themeFromCookie() {
-    var m = document.cookie.match(/(?:^|;\s*)__Host-theme=([^;]*)/);
-    if (!m) return "";
-    var v = m[1];
+    var name = form.getAttribute("data-cookie");
+    var v = "";
+    document.cookie.split(";").forEach(function (part) {
+      var kv = part.trim();
+      if (!v && kv.slice(0, name.length + 1) === name + "=") v = kv.slice(name.length + 1);
+    });
+    if (!v) return "";
     var dot = v.lastIndexOf(".");
     if (dot < 0) return "";
     var b64 = v.slice(0, dot).replace(/-/g, "+").replace(/_/g, "/");
