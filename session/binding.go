@@ -178,6 +178,24 @@ type DeviceBinding struct {
 	Secrets [][]byte
 }
 
+// BoundCookieName returns the name of the bound cookie (see
+// DeviceBinding), the session cookie's name with "-bound" appended, or ""
+// when DeviceBinding is off.
+func (m *Manager) BoundCookieName() string {
+	if m.bind == nil {
+		return ""
+	}
+	return m.bind.cookieName
+}
+
+// DeviceBindingMode returns the Manager's DeviceBinding.Mode.
+func (m *Manager) DeviceBindingMode() BindingMode {
+	if m.bind == nil {
+		return BindingOff
+	}
+	return m.bind.mode
+}
+
 // Binding describes a session's device binding, for a device list or a
 // diagnostic page. It holds nothing that lets anyone act as the session.
 type Binding struct {

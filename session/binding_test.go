@@ -846,8 +846,12 @@ func TestDeviceBindingOptionsAreValidated(t *testing.T) {
 			t.Errorf("%s: New accepted it", name)
 		}
 	}
-	if _, err := session.New(memory.New(), session.Options{DeviceBinding: good}); err != nil {
-		t.Fatal(err)
+	m, err := session.New(memory.New(), session.Options{DeviceBinding: good})
+	if err != nil || m.BoundCookieName() != "__Host-session-bound" || m.DeviceBindingMode() != session.BindingEnforce {
+		t.Fatalf("New = %v; bound cookie %q", err, m.BoundCookieName())
+	}
+	if off, _ := session.New(memory.New(), session.Options{}); off.BoundCookieName() != "" || off.DeviceBindingMode() != session.BindingOff {
+		t.Fatal("a Manager without binding names a bound cookie")
 	}
 	if session.BindingEnforce.String() != "enforce" || session.BindingReportOnly.String() != "report-only" || session.BindingOff.String() != "off" {
 		t.Fatal("BindingMode.String")
