@@ -65,6 +65,13 @@ Flags:
   --cookie-prefix P    name the cookies __Host-P-session, __Host-P-prefs
                        and __Host-P-theme (default: no prefix); 1 to 20
                        letters, digits, '-' or '_'
+  --device-binding M   off, report-only or enforce (default enforce):
+                       Device Bound Session Credentials, by which Chrome
+                       binds a logged-in session to a key on the device,
+                       so that copied cookies stop working within ten
+                       minutes. Chrome binds only over HTTPS with a
+                       certificate it trusts: on http://localhost sessions
+                       stay unbound. Other browsers are never bound.
   --log-format FORMAT  text or json (default text)
   --log-level LEVEL    debug, info, warn or error (default info)
 `,
@@ -138,7 +145,7 @@ printed: the banner, logs, stats and error messages.
 // usages are the one-line forms printed under a usage error.
 var usages = map[string]string{
 	"":                "httpstate COMMAND [flags], where COMMAND is serve, sessions, gc, stats, version or help",
-	"serve":           "httpstate serve [--addr HOST:PORT] [--store URL] [--secret-file PATH] [--cookie-prefix P] [--log-format text|json] [--log-level LEVEL]",
+	"serve":           "httpstate serve [--addr HOST:PORT] [--store URL] [--secret-file PATH] [--cookie-prefix P] [--device-binding off|report-only|enforce] [--log-format text|json] [--log-level LEVEL]",
 	"sessions":        "httpstate sessions list|revoke [flags]",
 	"sessions list":   "httpstate sessions list --user U [--json] [--store URL]",
 	"sessions revoke": "httpstate sessions revoke --user U | --handle H | --user U --handle PREFIX [--store URL]",

@@ -92,6 +92,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{[]string{"serve", "--addr", "0.0.0.0:99999", "--store", "memory:"}, "port \"99999\" is not a number from 0 to 65535"},
 		{[]string{"serve", "--addr", "localhost", "--store", "memory:"}, "want HOST:PORT"},
 		{[]string{"serve", "--cookie-prefix", "two words", "--store", "memory:"}, "--cookie-prefix"},
+		{[]string{"serve", "--device-binding", "strict", "--store", "memory:"}, "want off, report-only or enforce"},
 		{[]string{"stats", "--store", "redis://127.0.0.1:6379/x"}, `invalid database number: "x"`},
 	}
 	for _, tt := range tests {
@@ -809,5 +810,26 @@ func TestSecretsAreNeverPrinted(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestServeBindsSessionsByDefault checks that serve turns device binding
+// on unless told otherwise, and says in its banner that it needs HTTPS.
+func TestServeBindsSessionsByDefault(t *testing.T) {
+	dir := t.TempDir()
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "Binding:   enforce (Chrome binds sessions only over HTTPS"},
+		{[]string{"--device-binding", "report-only"}, "Binding:   report-only"},
+	} {
+		code, stdout, stderr := runServeOnce(t, append([]string{"--store", "memory:", "--secret-file", filepath.Join(dir, "k")}, tt.args...)...)
+		if code != exitOK || !strings.Contains(stdout, tt.want) {
+			t.Errorf("serve %v: exit %d, banner %q (stderr %q); want %q", tt.args, code, stdout, stderr, tt.want)
+		}
+	}
+	if code, stdout, _ := runServeOnce(t, "--store", "memory:", "--secret-file", filepath.Join(dir, "k"), "--device-binding", "off"); code != exitOK || strings.Contains(stdout, "Binding:") {
+		t.Errorf("serve --device-binding off: exit %d, banner %q", code, stdout)
 	}
 }

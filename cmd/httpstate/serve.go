@@ -13,6 +13,7 @@ import (
 
 	"github.com/httpstate/httpstate/cmd/httpstate/internal/demo"
 	"github.com/httpstate/httpstate/cmd/httpstate/internal/storeurl"
+	"github.com/httpstate/httpstate/session"
 )
 
 // tokensNamespace is where serve keeps the API's refresh tokens, next to
@@ -29,6 +30,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	storeURL := storeFlag(fs)
 	secretFile := fs.String("secret-file", "httpstate.key", "file holding the secret; created if missing")
 	cookiePrefix := fs.String("cookie-prefix", "", "a word in the names of the shop's cookies, to run two shops on one host")
+	binding := fs.String("device-binding", "enforce", "off, report-only or enforce: bind logged-in sessions to the browser's device (Chrome, over HTTPS)")
 	logFormat := fs.String("log-format", "text", "text or json")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := parse(fs, args, stdout); err != nil {
@@ -39,6 +41,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if *cookiePrefix != "" && !demo.ValidCookiePrefix(*cookiePrefix) {
 		return usagef("serve", "--cookie-prefix %q: want 1 to 20 letters, digits, '-' or '_'", *cookiePrefix)
+	}
+	mode, ok := bindingModes[*binding]
+	if !ok {
+		return usagef("serve", "--device-binding %q: want off, report-only or enforce", *binding)
 	}
 	logger, err := newLogger(stderr, *logFormat, *logLevel)
 	if err != nil {
@@ -76,13 +82,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer ln.Close()
 	base := baseURL(*addr, ln.Addr())
 	app, err := demo.New(ctx, demo.Config{
-		Sessions:     sessions,
-		Tokens:       tokens,
-		Secret:       secret,
-		Logger:       logger,
-		StoreKind:    loc.Kind,
-		Instance:     strings.TrimPrefix(base, "http://"),
-		CookiePrefix: *cookiePrefix,
+		Sessions:      sessions,
+		Tokens:        tokens,
+		Secret:        secret,
+		Logger:        logger,
+		StoreKind:     loc.Kind,
+		Instance:      strings.TrimPrefix(base, "http://"),
+		CookiePrefix:  *cookiePrefix,
+		DeviceBinding: mode,
 	})
 	if err != nil {
 		return err
@@ -97,7 +104,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 
-	printBanner(stdout, base, loc)
+	printBanner(stdout, base, loc, mode)
 	logger.Info("serving", "url", base, "store", loc.Redacted)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
@@ -119,7 +126,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-func printBanner(w io.Writer, base string, loc storeurl.Location) {
+// bindingModes are the values of serve's --device-binding.
+var bindingModes = map[string]session.BindingMode{
+	"off": session.BindingOff, "report-only": session.BindingReportOnly, "enforce": session.BindingEnforce,
+}
+
+func printBanner(w io.Writer, base string, loc storeurl.Location, mode session.BindingMode) {
 	persistence := "sessions survive a restart"
 	if loc.Kind == storeurl.Memory {
 		persistence = "sessions are lost when the server stops"
@@ -127,6 +139,10 @@ func printBanner(w io.Writer, base string, loc storeurl.Location) {
 	fmt.Fprintf(w, "httpstate demo shop\n\n")
 	fmt.Fprintf(w, "  Open:      %s\n", base)
 	fmt.Fprintf(w, "  Store:     %s (%s)\n", loc.Redacted, persistence)
+	if mode != session.BindingOff {
+		// The shop listens on plain HTTP, where no browser binds.
+		fmt.Fprintf(w, "  Binding:   %s (Chrome binds sessions only over HTTPS: put a TLS proxy in front)\n", mode)
+	}
 	for i, a := range demo.DefaultAccounts {
 		label := ""
 		if i == 0 {

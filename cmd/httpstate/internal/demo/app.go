@@ -51,6 +51,14 @@ type Config struct {
 	// shop's.
 	Session session.Options
 
+	// DeviceBinding binds logged-in sessions to the browser's device
+	// (session.DeviceBinding) in this mode, with a secret derived from
+	// Secret; the zero value leaves binding off. Only Chrome binds, and
+	// only over HTTPS with a certificate it trusts: on plain
+	// http://localhost sessions stay unbound and work as before.
+	// Session.DeviceBinding, if its Mode is set, takes precedence.
+	DeviceBinding session.BindingMode
+
 	// Issuer is the "iss" claim of access tokens (default
 	// "httpstate-demo"). Servers acting as one site must agree on it.
 	Issuer string
@@ -154,6 +162,13 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	}
 	if opts.ErrorHandler == nil {
 		opts.ErrorHandler = a.storeDownPage
+	}
+	if cfg.DeviceBinding != session.BindingOff && opts.DeviceBinding.Mode == session.BindingOff {
+		secret, err := hkdf.Key(sha256.New, cfg.Secret, nil, "httpstate demo: device binding secret", 32)
+		if err != nil {
+			return nil, fmt.Errorf("demo: deriving the device binding secret: %w", err)
+		}
+		opts.DeviceBinding = session.DeviceBinding{Mode: cfg.DeviceBinding, Secrets: [][]byte{secret}}
 	}
 	if a.sessions, err = session.New(cfg.Sessions, opts); err != nil {
 		return nil, fmt.Errorf("demo: %w", err)

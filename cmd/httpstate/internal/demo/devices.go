@@ -14,7 +14,7 @@ import (
 // deviceView is one session as the devices page shows it.
 type deviceView struct {
 	Handle, Browser, IP, Created, CreatedISO, LastSeen, Expires, ExpiresISO string
-	Current, Remembered                                                     bool
+	Current, Remembered, Bound                                              bool
 }
 
 type familyView struct {
@@ -47,7 +47,7 @@ func (a *App) devicesPage(w http.ResponseWriter, r *http.Request) {
 			Created: stamp(d.Created), CreatedISO: iso(d.Created),
 			LastSeen: ago(p.Lang, d.LastSeen, now),
 			Expires:  stamp(d.Expires), ExpiresISO: iso(d.Expires),
-			Current: d.Handle == s.Handle(), Remembered: d.Remembered,
+			Current: d.Handle == s.Handle(), Remembered: d.Remembered, Bound: d.Bound,
 		})
 	}
 	fviews := make([]familyView, 0, len(families))

@@ -62,6 +62,18 @@ type valueView struct {
 	Size      int
 }
 
+// bindingView is the session's device binding, as the page describes it.
+type bindingView struct {
+	Mode                            string // off, report-only, enforce
+	Bound, Refused                  bool
+	Algorithm, Thumbprint           string
+	Registered, RegisteredISO       string
+	LastRefresh, LastRefreshISO     string
+	CookieExpires, CookieExpiresISO string
+	Refreshes, Minutes              int
+	Note                            string // what binding means here, or why there is none
+}
+
 // tokenView is an access token, decoded.
 type tokenView struct {
 	Source, Status, StatusKind string
@@ -94,13 +106,14 @@ func (a *App) hoodPage(w http.ResponseWriter, r *http.Request) {
 		Cookies     []cookieView
 		CookieBytes int
 		Session     *sessionView
+		Binding     *bindingView
 		StoreKind   string
 		KeyIDs      []string
 		TokenTTL    int // minutes
 		Token       *tokenView
 	}{
-		Cookies: cookies, CookieBytes: total, Session: a.sessionView(p, info), StoreKind: a.cfg.StoreKind,
-		KeyIDs: a.keys.IDs(), TokenTTL: int(a.accessTokenTTL() / time.Minute), Token: pasted,
+		Cookies: cookies, CookieBytes: total, Session: a.sessionView(p, info), Binding: a.bindingView(r, p, s, info),
+		StoreKind: a.cfg.StoreKind, KeyIDs: a.keys.IDs(), TokenTTL: int(a.accessTokenTTL() / time.Minute), Token: pasted,
 	}
 	if data.Token == nil {
 		if u := a.currentUser(s); u != nil {
@@ -132,6 +145,8 @@ func (a *App) cookieViews(r *http.Request, p *page, s *session.Session, info ses
 		switch c.Name {
 		case a.sessions.CookieName():
 			a.describeSessionCookie(&v, c.Value, p, s, info)
+		case a.sessions.BoundCookieName():
+			a.describeBoundCookie(&v, p, info)
 		case a.prefs.Name:
 			payload, _, err := a.prefs.Codec.Decode(c.Name, c.Value)
 			a.describeValueCookie(&v, a.prefs.Attributes, payload, err, p, "sealed")
@@ -219,6 +234,61 @@ func (a *App) describeSessionCookie(v *cookieView, value string, p *page, s *ses
 	default:
 		v.Lifetime = p.T("Session cookie: the browser deletes it when it closes.")
 	}
+}
+
+// boundCookieMinutes is how long the shop's bound cookies last.
+func (a *App) boundCookieMinutes() int {
+	d := a.cfg.Session.DeviceBinding.CookieLifetime
+	if d == 0 {
+		d = session.DefaultBoundCookieLifetime
+	}
+	return int(d / time.Minute)
+}
+
+func (a *App) describeBoundCookie(v *cookieView, p *page, info session.Info) {
+	v.attributes(p, a.cfg.Session.Cookie, time.Minute)
+	v.Persistent = true
+	v.Kind, v.KindLabel = "bound", p.T("Bound cookie")
+	v.Badge = p.T("only this browser can renew it")
+	if info.Binding.CookieExpires.IsZero() {
+		v.What = p.T("Not valid for this session (expired, or made for another one): the browser gets a new one by proving it still holds the session's key.")
+		v.Lifetime = "—"
+		return
+	}
+	v.What = translatef(p.Lang, "Proof that this browser held the session's private key a moment ago. The browser renews it every %d minutes by signing a challenge with that key, which never leaves the device; the server accepts the session cookie only together with it.", a.boundCookieMinutes())
+	v.Lifetime = p.T("Short-lived, renewed by the browser: valid until")
+	v.Until, v.UntilISO = stamp(info.Binding.CookieExpires), iso(info.Binding.CookieExpires)
+}
+
+// bindingView describes the session's device binding, or why it has none.
+func (a *App) bindingView(r *http.Request, p *page, s *session.Session, info session.Info) *bindingView {
+	mode := a.sessions.DeviceBindingMode()
+	v := &bindingView{Mode: mode.String(), Minutes: a.boundCookieMinutes(), Refused: s.BindingRefused()}
+	switch {
+	case mode == session.BindingOff:
+		v.Note = p.T("Device binding is off on this server (httpstate serve --device-binding=enforce turns it on).")
+	case v.Refused:
+		v.Note = p.T("This request carried the cookie of a session bound to another device, without that device's bound cookie: the server served it as a new anonymous visitor and left the session alone.")
+	case info.Bound:
+		b := info.Binding
+		v.Bound, v.Algorithm, v.Refreshes = true, string(b.Algorithm), b.Refreshes
+		v.Thumbprint = b.Thumbprint[:min(len(b.Thumbprint), hoodHandlePrefix)] + "…"
+		v.Registered, v.RegisteredISO = stamp(b.Registered), iso(b.Registered)
+		if !b.LastRefresh.IsZero() {
+			v.LastRefresh, v.LastRefreshISO = stamp(b.LastRefresh), iso(b.LastRefresh)
+		}
+		if !b.CookieExpires.IsZero() {
+			v.CookieExpires, v.CookieExpiresISO = stamp(b.CookieExpires), iso(b.CookieExpires)
+		}
+		v.Note = translatef(p.Lang, "Your browser made a key pair for this session when you logged in and sent the server the public key. Every %d minutes it signs a challenge with the private key, which never leaves this device, for a new bound cookie. A copy of your cookies on another computer stops working when its bound cookie expires.", v.Minutes)
+	case r.TLS == nil:
+		v.Note = p.T("The server received this request over plain HTTP. Browsers bind sessions only over HTTPS with a certificate they trust, so unless a TLS proxy in front of the shop served this page over HTTPS, sessions here stay unbound and work on the session cookie alone.")
+	case info.UserID == "":
+		v.Note = p.T("Only logged-in sessions are bound: log in with Chrome to see it happen.")
+	default:
+		v.Note = p.T("Your browser did not bind this session: only Chrome does. Other browsers keep working on the session cookie alone.")
+	}
+	return v
 }
 
 func (a *App) describeValueCookie(v *cookieView, attrs cookie.Attributes, payload []byte, err error, p *page, kind string) {

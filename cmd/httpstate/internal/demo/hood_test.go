@@ -1,11 +1,17 @@
 package demo_test
 
 import (
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/httpstate/httpstate/cmd/httpstate/internal/demo"
+	"github.com/httpstate/httpstate/session"
+	"github.com/httpstate/httpstate/session/dbsc/dbsctest"
 )
 
 // cookieCards returns the names of the cookies the page lists.
@@ -114,5 +120,87 @@ func TestUnderTheHoodDecodesAccessTokens(t *testing.T) {
 	}
 	if !strings.Contains(b.post("/under-the-hood", url.Values{"token": {access}}).body, `id="token-claims"`) {
 		t.Error("no claims shown for a valid token")
+	}
+}
+
+// TestUnderTheHoodShowsTheDeviceBinding binds a session as Chrome would
+// (dbsctest signs for it) and checks that the page and the device list
+// show the binding, the bound cookie, and a copy of the session cookie
+// refused.
+func TestUnderTheHoodShowsTheDeviceBinding(t *testing.T) {
+	s := newShop(t, func(c *demo.Config) { c.DeviceBinding = session.BindingEnforce })
+	b := s.browser(t)
+	if p := b.get("/under-the-hood"); !p.has(`data-mode="enforce" data-bound="false"`) || !p.has("Only logged-in sessions are bound") {
+		t.Fatalf("an anonymous visitor's page does not say why nothing is bound:\n%s", p.body)
+	}
+
+	// Log in without following the redirect, whose response carries the
+	// registration offer, and register as Chrome does.
+	noFollow := *b.c
+	noFollow.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := noFollow.PostForm(s.srv.URL+"/login", url.Values{"username": {"alice"}, "password": {"correct horse"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	chrome := &dbsctest.Browser{Client: &noFollow}
+	if err := chrome.Register(t.Context(), resp); err != nil {
+		t.Fatalf("registration with the shop: %v", err)
+	}
+
+	p := b.get("/under-the-hood")
+	thumb := chrome.Key.Public.Thumbprint()[:12]
+	for _, want := range []string{
+		`data-mode="enforce" data-bound="true" data-refused="false"`,
+		`<code id="binding-algorithm">ES256</code>`, `id="binding-thumbprint">` + thumb + "…",
+		`<dd id="binding-refreshes">0</dd>`, `id="binding-cookie-expires"`,
+		`data-name="__Host-session-bound"`, "Bound cookie", "only this browser can renew it",
+		"Every 10 minutes it signs a challenge",
+	} {
+		if !p.has(want) {
+			t.Errorf("the bound session's page lacks %q", want)
+		}
+	}
+	if !b.get("/devices").has("Device-bound") {
+		t.Error("the device list does not show the session bound")
+	}
+	if status, err := chrome.Refresh(t.Context()); err != nil || status != http.StatusOK {
+		t.Fatalf("refresh: %d, %v", status, err)
+	}
+	if p := b.get("/under-the-hood"); !p.has(`<dd id="binding-refreshes">1, the last at`) {
+		t.Error("the page does not count the refresh")
+	}
+
+	// The session cookie alone, copied elsewhere, is refused.
+	thief := s.browser(t)
+	u, _ := url.Parse(s.srv.URL)
+	thief.c.Jar.SetCookies(u, []*http.Cookie{b.sessionCookie()})
+	if p := thief.get("/under-the-hood"); !p.has(`data-refused="true"`) || p.has(`<code>alice</code>`) {
+		t.Fatalf("a copy of the session cookie:\n%s", p.body)
+	}
+	if p := b.get("/"); !p.has(`id="user-name"`) {
+		t.Fatal("the bound browser was logged out by the copy's refusal")
+	}
+}
+
+func TestUnderTheHoodSaysWhenBindingIsOff(t *testing.T) {
+	s := newShop(t)
+	b := s.browser(t)
+	b.login("alice", "correct horse", false)
+	if p := b.get("/under-the-hood"); !p.has(`data-mode="off"`) || !p.has("--device-binding=enforce") {
+		t.Fatalf("binding off:\n%s", p.body)
+	}
+	// Over plain HTTP no browser binds, and the page says so.
+	app := newShop(t, func(c *demo.Config) { c.DeviceBinding = session.BindingEnforce }).app
+	plain := httptest.NewServer(app.Handler())
+	t.Cleanup(plain.Close)
+	resp, err := plain.Client().Get(plain.URL + "/under-the-hood")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if !strings.Contains(string(body), "over plain HTTP") {
+		t.Fatalf("over plain HTTP:\n%s", body)
 	}
 }
