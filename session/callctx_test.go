@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -121,4 +122,46 @@ func appendUvarint(b []byte, v uint64) []byte {
 		v >>= 7
 	}
 	return append(b, byte(v))
+}
+
+func TestRecentSavesAreBoundedAndExpire(t *testing.T) {
+	var sh laneShard
+	old := time.Now().Add(-2 * recentTTL)
+	for i := range maxRecent {
+		sh.remember(string(rune('a'+i%26))+strings.Repeat("x", i), recentSave{version: 1, at: old})
+	}
+	// Full of expired entries: they make room.
+	sh.remember("fresh", recentSave{version: 2, at: time.Now()})
+	if len(sh.recent) != 1 || sh.recent["fresh"].version != 2 {
+		t.Fatalf("after expired entries made room: %d entries", len(sh.recent))
+	}
+	// Full of live entries: a new one is dropped rather than grow the map.
+	for i := range maxRecent {
+		sh.remember(strings.Repeat("y", i+1), recentSave{version: 3, at: time.Now()})
+	}
+	if len(sh.recent) > maxRecent {
+		t.Fatalf("%d recent saves kept; the bound is %d", len(sh.recent), maxRecent)
+	}
+}
+
+func TestBackoffEndsWithItsContext(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := backoff(ctx, 7); !errors.Is(err, context.Canceled) {
+		t.Fatalf("backoff with a canceled context = %v", err)
+	}
+	if err := backoff(context.Background(), 1); err != nil {
+		t.Fatalf("the first retry waits for nothing: %v", err)
+	}
+	var c callContext
+	c.start(context.Background(), time.Second)
+	defer c.release()
+	if c.String() == "" || shortID("abc") != "abc" || shortID("abcdefghij") != "abcdefgh" {
+		t.Fatal("String or shortID")
+	}
+	for _, bad := range [][]byte{{formatTombstone, 9}, {formatTombstone, tombstoneRenewed, 3, 'a', ' ', 'b'}, {formatTombstone, tombstoneEnded, 0}} {
+		if _, err := decodeTombstone(bad); err == nil {
+			t.Errorf("decodeTombstone(%q) accepted it", bad)
+		}
+	}
 }

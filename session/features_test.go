@@ -1061,3 +1061,59 @@ func TestARecordThatCannotBeIndexedIsAnError(t *testing.T) {
 		t.Fatalf("a login whose record can never be indexed: status %d, cookie %q; want 503 and no cookie", b.resp.StatusCode, b.cookie())
 	}
 }
+
+// changingStore saves every record of a user once more, unchanged, when
+// the Manager reads that user's revocation marker: as if a concurrent
+// request had saved the session between the login's save and its check.
+type changingStore struct {
+	session.Store
+	mu   sync.Mutex
+	last session.Record
+}
+
+func (c *changingStore) Save(ctx context.Context, rec session.Record) error {
+	err := c.Store.Save(ctx, rec)
+	if err == nil && rec.UserID != "" {
+		c.mu.Lock()
+		c.last = rec
+		c.last.Version++
+		c.mu.Unlock()
+	}
+	return err
+}
+
+func (c *changingStore) Load(ctx context.Context, id string) (session.Record, error) {
+	if strings.HasPrefix(id, "~") {
+		c.mu.Lock()
+		last := c.last
+		c.mu.Unlock()
+		if last.ID != "" {
+			c.Store.Save(ctx, last) // a concurrent save of the session
+		}
+	}
+	return c.Store.Load(ctx, id)
+}
+
+func TestALoginChangedDuringItsRevocationCheckIsStillEnded(t *testing.T) {
+	mux := app().(*http.ServeMux)
+	g := newGate()
+	mux.HandleFunc("POST /slow-login", func(w http.ResponseWriter, r *http.Request) {
+		s := session.FromContext(r.Context())
+		g.wait()
+		s.Login("abe", false)
+	})
+	st := &changingStore{Store: newSpy(t)}
+	s := newSite(t, st, session.Options{}, mux)
+	b := s.browser()
+	done := make(chan struct{})
+	go func() { b.post("/slow-login"); close(done) }()
+	<-g.arrived
+	if _, err := s.m.RevokeAll(t.Context(), "abe", ""); err != nil {
+		t.Fatal(err)
+	}
+	close(g.proceed)
+	<-done
+	if got := b.get("/whoami"); !strings.HasPrefix(got, "user= ") {
+		t.Fatalf("a revoked login saved again during its check survived: %q", got)
+	}
+}

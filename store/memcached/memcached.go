@@ -204,7 +204,7 @@ type config struct {
 
 // WithKeyPrefix sets the prefix of every key the store reads and writes
 // (default DefaultKeyPrefix), so that several apps or environments can
-// share servers. It must be at most 205 bytes with no spaces or control
+// share servers. It must be at most 184 bytes with no spaces or control
 // characters.
 func WithKeyPrefix(prefix string) Option {
 	return func(c *config) { c.prefix = prefix }
