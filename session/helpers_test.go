@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/httpstate/httpstate/cookie"
+	"github.com/httpstate/httpstate/internal/testclock"
 	"github.com/httpstate/httpstate/session"
 	"github.com/httpstate/httpstate/store/memory"
 )
@@ -73,24 +74,9 @@ func newSpy(t testing.TB) *spyStore {
 
 // fakeClock is a settable clock for timeout tests; the Manager enforces
 // timeouts with it, so no test has to wait half an hour.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
+type fakeClock = testclock.Clock
 
-func newClock() *fakeClock { return &fakeClock{now: time.Now()} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
+func newClock() *fakeClock { return testclock.New(time.Now()) }
 
 // site is a TLS test server (Secure cookies need HTTPS) running handler
 // behind a Manager.

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/httpstate/httpstate/internal/testclock"
 	"github.com/httpstate/httpstate/observe"
 )
 
@@ -60,22 +61,7 @@ func newJWKSServer(t *testing.T, ks *KeySet, tls bool) *jwksServer {
 	return s
 }
 
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
+type fakeClock = testclock.Clock
 
 // remoteSetup is an issuer with its own KeySet, and a verifier that only
 // knows the issuer's JWKS URL.
@@ -95,7 +81,7 @@ func newRemoteSetup(t *testing.T) *remoteSetup {
 func newRemoteSetupWith(t *testing.T, opts RemoteKeySetOptions) *remoteSetup {
 	ks := NewKeySet(edKey(t).Key)
 	srv := newJWKSServer(t, ks, false)
-	clock := &fakeClock{now: time.Now()}
+	clock := testclock.New(time.Now())
 	remote, err := NewRemoteKeySet(srv.URL+"/.well-known/jwks.json", opts)
 	if err != nil {
 		t.Fatal(err)

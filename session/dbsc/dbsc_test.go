@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/httpstate/httpstate/internal/testclock"
 	"github.com/httpstate/httpstate/session/dbsc"
 	"github.com/httpstate/httpstate/session/dbsc/dbsctest"
 )
@@ -18,20 +19,14 @@ import (
 func secret(b byte) []byte { return bytes.Repeat([]byte{b}, dbsc.MinSecretSize) }
 
 // clock is a settable time source for challengers.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+type clock = testclock.Clock
 
 func newChallenger(t testing.TB, clk *clock, secrets ...[]byte) *dbsc.Challenger {
 	t.Helper()
 	if len(secrets) == 0 {
 		secrets = [][]byte{secret(1)}
 	}
-	c, err := dbsc.NewChallenger(secrets, dbsc.ChallengerOptions{TTL: time.Minute, Now: clk.now})
+	c, err := dbsc.NewChallenger(secrets, dbsc.ChallengerOptions{TTL: time.Minute, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +157,7 @@ type registration struct {
 
 func TestRegistrationProofs(t *testing.T) {
 	testKeys(t)
-	clk := &clock{t: time.Unix(1_800_000_000, 0)}
+	clk := testclock.New(time.Unix(1_800_000_000, 0))
 	c := newChallenger(t, clk)
 	other := newChallenger(t, clk, secret(9))
 	ch := func(binding string) string {
@@ -180,7 +175,7 @@ func TestRegistrationProofs(t *testing.T) {
 	}
 	otherServer, _ := other.Issue("login-1")
 	stale := ch("login-1")
-	clk.add(2 * time.Minute) // past the TTL for stale
+	clk.Advance(2 * time.Minute) // past the TTL for stale
 	good := ch("login-1")
 
 	// forged: the victim's jwk in the header, signed by another key.
@@ -217,7 +212,7 @@ func TestRegistrationProofs(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			v, err := c.Registration(tc.reg.proof, tc.reg.binding, tc.reg.authorization, tc.reg.algs)
 			if tc.want == nil {
-				if err != nil || v.Key == nil || !v.ChallengeIssued.Equal(clk.now()) {
+				if err != nil || v.Key == nil || !v.ChallengeIssued.Equal(clk.Now()) {
 					t.Fatalf("got %+v, %v", v, err)
 				}
 				return
@@ -231,7 +226,7 @@ func TestRegistrationProofs(t *testing.T) {
 
 func TestRefreshProofs(t *testing.T) {
 	testKeys(t)
-	clk := &clock{t: time.Unix(1_800_000_000, 0)}
+	clk := testclock.New(time.Unix(1_800_000_000, 0))
 	c := newChallenger(t, clk)
 	must := func(s string, err error) string {
 		if err != nil {
@@ -246,14 +241,14 @@ func TestRefreshProofs(t *testing.T) {
 		t.Fatal(err)
 	}
 	stale := must(c.Issue("sess-1"))
-	clk.add(30 * time.Second)
+	clk.Advance(30 * time.Second)
 	older := must(c.Issue("sess-1")) // issued before the accepted one below
 	fresh := must(c.Issue("sess-1"))
 	accepted, err := c.Refresh(must(esA.RefreshProof(fresh)), "sess-1", esA.Public, lastIssued)
 	if err != nil {
 		t.Fatal(err)
 	}
-	clk.add(40 * time.Second) // stale is now 70s old, past the 1-minute TTL
+	clk.Advance(40 * time.Second) // stale is now 70s old, past the 1-minute TTL
 	next := must(c.Issue("sess-1"))
 	esPub := esA.Public
 
@@ -294,7 +289,7 @@ func TestRefreshProofs(t *testing.T) {
 }
 
 func TestChallengerRotationAndUniqueness(t *testing.T) {
-	clk := &clock{t: time.Unix(1_800_000_000, 0)}
+	clk := testclock.New(time.Unix(1_800_000_000, 0))
 	old := newChallenger(t, clk, secret(1))
 	rotated := newChallenger(t, clk, secret(2), secret(1))
 	retired := newChallenger(t, clk, secret(2))
@@ -325,7 +320,7 @@ func TestChallengerRotationAndUniqueness(t *testing.T) {
 	if _, err := old.Issue(""); err == nil {
 		t.Error("a challenge without binding was issued")
 	}
-	clk.add(-2 * time.Minute)
+	clk.Advance(-2 * time.Minute)
 	if _, err := old.Verify(ch, "s", time.Time{}); !errors.Is(err, dbsc.ErrChallenge) {
 		t.Errorf("a challenge from two minutes in the future: %v", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/httpstate/httpstate/internal/testclock"
 	"github.com/httpstate/httpstate/session/dbsc"
 	"github.com/httpstate/httpstate/session/dbsc/dbsctest"
 )
@@ -20,10 +21,10 @@ import (
 func TestHTTPCopiedCookiesDie(t *testing.T) {
 	for _, alg := range []dbsc.Algorithm{dbsc.ES256, dbsc.RS256} {
 		t.Run(string(alg), func(t *testing.T) {
-			clk := &clock{t: time.Now()}
+			clk := testclock.New(time.Now())
 			c := newChallenger(t, clk)
 			bs := newBoundServer(c)
-			bs.now = clk.now
+			bs.now = clk.Now
 			srv := httptest.NewTLSServer(bs.handler())
 			defer srv.Close()
 			ctx := context.Background()
@@ -67,7 +68,7 @@ func TestHTTPCopiedCookiesDie(t *testing.T) {
 			}
 
 			for round := range 3 {
-				clk.add(bs.boundTTL) // the bound cookies go stale
+				clk.Advance(bs.boundTTL) // the bound cookies go stale
 				if got := get(thief); got != http.StatusForbidden {
 					t.Fatalf("round %d: the copy with a stale bound cookie: %d", round, got)
 				}

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/httpstate/httpstate/internal/testclock"
 	"github.com/httpstate/httpstate/session"
 	"github.com/httpstate/httpstate/store/memory"
 	"github.com/httpstate/httpstate/token"
@@ -66,22 +67,7 @@ func testRefresher(t *testing.T, newStore func(t *testing.T) session.Store) {
 	}
 }
 
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
+type fakeClock = testclock.Clock
 
 const (
 	testIssuer   = "https://issuer.test"
@@ -122,7 +108,7 @@ func newSetup(t *testing.T, store session.Store, opts Options) *setup {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clock := &fakeClock{now: time.Now()}
+	clock := testclock.New(time.Now())
 	r.now, fams.now = clock.Now, clock.Now
 	return &setup{Refresher: r, families: fams, verifier: v, clock: clock, store: store}
 }

@@ -294,7 +294,7 @@ func TestChromiumBindsSession(t *testing.T) {
 		// not in the browsers' jars: the Manager answers 307 and deletes
 		// it. The thief's profile has no key and follows the redirect
 		// without a bound cookie, so it is served as anonymous.
-		srv.clk.advance(session.DefaultBoundCookieLifetime + time.Second)
+		srv.clk.Advance(session.DefaultBoundCookieLifetime + time.Second)
 		if status, id := thief.open(base + "/private"); status != 401 || id != "refused" {
 			t.Fatalf("round %d: the copy with a stale bound cookie: %d %s", round, status, id)
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/httpstate/httpstate/cmd/httpstate/internal/demo"
+	"github.com/httpstate/httpstate/internal/testclock"
 	"github.com/httpstate/httpstate/session"
 	"github.com/httpstate/httpstate/store/memory"
 )
@@ -26,12 +27,12 @@ func TestChromiumBindsTheDemoShop(t *testing.T) {
 	home, tlsCfg := trustedTLS(t)
 	sessions, tokens := memory.New(), memory.New()
 	t.Cleanup(func() { sessions.Close(); tokens.Close() })
-	clk := &clock{t: time.Now()}
+	clk := testclock.New(time.Now())
 	app, err := demo.New(t.Context(), demo.Config{
 		Sessions: sessions, Tokens: tokens,
 		Secret:        []byte("dbscbrowser demo test secret, thirty-two bytes or more"),
 		Logger:        slog.New(slog.DiscardHandler),
-		Session:       session.Options{Clock: clk.now},
+		Session:       session.Options{Clock: clk.Now},
 		DeviceBinding: session.BindingEnforce,
 	})
 	if err != nil {
@@ -77,7 +78,7 @@ func TestChromiumBindsTheDemoShop(t *testing.T) {
 	if isBound, refreshes := bound(); isBound != "true" || refreshes != "0" {
 		t.Fatalf("under the hood after login: bound %s, refreshes %q", isBound, refreshes)
 	}
-	clk.advance(session.DefaultBoundCookieLifetime + time.Second)
+	clk.Advance(session.DefaultBoundCookieLifetime + time.Second)
 	if isBound, refreshes := bound(); isBound != "true" || len(refreshes) < 1 || refreshes[0] != '1' {
 		t.Fatalf("under the hood once the bound cookie was stale: bound %s, refreshes %q", isBound, refreshes)
 	}

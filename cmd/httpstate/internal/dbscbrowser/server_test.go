@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/httpstate/httpstate/internal/testclock"
 	"github.com/httpstate/httpstate/observe"
 	"github.com/httpstate/httpstate/session"
 	"github.com/httpstate/httpstate/session/dbsc"
@@ -28,29 +29,14 @@ type site struct {
 }
 
 // clock is the server's time; the test moves it instead of waiting.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+type clock = testclock.Clock
 
 func newSite(t *testing.T) *site {
 	store := memory.New()
 	t.Cleanup(func() { store.Close() })
-	s := &site{clk: &clock{t: time.Now()}}
+	s := &site{clk: testclock.New(time.Now())}
 	m, err := session.New(store, session.Options{
-		Clock:    s.clk.now,
+		Clock:    s.clk.Now,
 		Observer: observe.Func(s.observe),
 		DeviceBinding: session.DeviceBinding{
 			Mode:    session.BindingEnforce,
