@@ -92,26 +92,52 @@ func FuzzDecode(f *testing.F) {
 func TestRecentWritesRememberForOneToTwoTTLs(t *testing.T) {
 	const ttl = time.Minute
 	r := newRecentWrites(ttl)
-	r.add("a")
-	if !r.has("a") || r.has("b") {
+	has := func(id string) bool { _, ok := r.get(id); return ok }
+	r.add("a", written{version: 3})
+	if !has("a") || has("b") {
 		t.Fatal("a fresh write is not remembered, or an unknown one is")
 	}
 	// Age the generations by moving their start back, instead of waiting.
 	r.since = r.since.Add(-ttl)
-	if !r.has("a") {
+	if !has("a") {
 		t.Fatal("forgot a write after one rotation; it must last at least one TTL")
 	}
-	r.add("b")
+	r.add("b", written{version: 1})
 	r.since = r.since.Add(-ttl)
-	if r.has("a") {
+	if has("a") {
 		t.Fatal("remembered a write for more than two TTLs")
 	}
-	if !r.has("b") {
+	if !has("b") {
 		t.Fatal("forgot a write one rotation old")
 	}
 	r.since = r.since.Add(-2 * ttl)
-	if r.has("b") {
+	if has("b") {
 		t.Fatal("remembered a write across a long idle period")
+	}
+}
+
+func TestRecentWritesJudgeCachedAnswers(t *testing.T) {
+	r := newRecentWrites(time.Minute)
+	r.add("a", written{version: 5})
+	r.add("a", written{version: 4}) // a lost swap that had loaded version 3
+	w, _ := r.get("a")
+	for _, c := range []struct {
+		found   bool
+		version uint64
+		fresh   bool
+	}{{true, 5, true}, {true, 6, true}, {true, 4, false}, {false, 0, false}} {
+		if got := w.fresh(c.found, c.version); got != c.fresh {
+			t.Errorf("after writing version 5, a cached answer (found %t, version %d) fresh = %t", c.found, c.version, got)
+		}
+	}
+	r.add("a", written{deleted: true})
+	w, _ = r.get("a")
+	if w.fresh(true, 9) || !w.fresh(false, 0) {
+		t.Error("after a delete, only an absent record is fresh")
+	}
+	r.add("a", written{version: 1}) // created again
+	if w, _ = r.get("a"); !w.fresh(true, 1) || w.fresh(false, 0) {
+		t.Error("a record created after a delete")
 	}
 }
 

@@ -66,9 +66,12 @@ func WithKeyPrefix(prefix string) Option {
 // ClientOption.DisableCache is set (then Load silently reads from Redis).
 //
 // Staleness is bounded as follows. This process always reads its own
-// writes: Load bypasses the cache for a record this Store saved or deleted
-// within the last ttl, and so also after a Save that returned ErrConflict,
-// whose caller must reload and must see the version it lost to. A change
+// writes: for a record this Store saved or deleted within the last ttl,
+// Load serves the cached copy only if it is at least as new as that write
+// and otherwise reads from Redis, and so also after a Save that returned
+// ErrConflict, whose caller must reload and must see the version it lost
+// to. (The writer's own reads thus come from the cache again as soon as
+// Redis's invalidation has refreshed it, rather than a whole ttl later.) A change
 // made by another process (a Save, or a Delete: a revocation) reaches this
 // cache as an invalidation message from Redis, normally within a network
 // round trip while the connection is healthy; if the messages are delayed
@@ -186,13 +189,15 @@ func (s *Store) Load(ctx context.Context, id string) (session.Record, error) {
 	if err := ctx.Err(); err != nil {
 		return session.Record{}, fmt.Errorf("redis: load: %w", err)
 	}
-	var res rueidis.RedisResult
-	if s.recent != nil && !s.recent.has(id) {
-		res = s.client.DoCache(ctx, s.client.B().Get().Key(s.recordKey(id)).Cache(), s.cacheTTL)
-	} else {
-		res = s.client.Do(ctx, s.client.B().Get().Key(s.recordKey(id)).Build())
+	if s.recent == nil {
+		return s.decodeLoaded(id, s.client.Do(ctx, s.client.B().Get().Key(s.recordKey(id)).Build()), time.Now())
 	}
-	return s.decodeLoaded(id, res, time.Now())
+	rec, err := s.decodeLoaded(id, s.client.DoCache(ctx, s.client.B().Get().Key(s.recordKey(id)).Cache(), s.cacheTTL), time.Now())
+	if w, ok := s.recent.get(id); ok && (err == nil || errors.Is(err, session.ErrNotFound)) && !w.fresh(err == nil, rec.Version) {
+		// The cache has not caught up with this process's own write yet.
+		rec, err = s.decodeLoaded(id, s.client.Do(ctx, s.client.B().Get().Key(s.recordKey(id)).Build()), time.Now())
+	}
+	return rec, err
 }
 
 // decodeLoaded turns the reply to a GET of a record key into what Load
@@ -232,9 +237,11 @@ func (s *Store) Save(ctx context.Context, rec session.Record) error {
 		return session.ErrConflict
 	}
 	if s.recent != nil {
-		// Remembered whatever the outcome: after a conflict the caller
-		// reloads, and must not get the cached version it lost with.
-		defer s.recent.add(rec.ID)
+		// Remembered whatever the outcome: after a success the record is
+		// at rec.Version+1, and after a conflict or an ambiguous failure
+		// at least there (or gone), and the caller, who reloads, must not
+		// get the cached version it lost with.
+		defer s.recent.add(rec.ID, written{version: rec.Version + 1})
 	}
 	buf, n := encode(rec.Version, exp, rec.UserID, rec.Data)
 	expiry := strconv.FormatInt(exp, 10)
@@ -343,7 +350,7 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 		return fmt.Errorf("redis: delete: %w", err)
 	}
 	if s.recent != nil {
-		defer s.recent.add(id)
+		defer s.recent.add(id, written{deleted: true})
 	}
 	msg, err := s.run(ctx, call{deleteScript, s.recordKey(id), nil}).ToMessage()
 	if err != nil {
