@@ -282,7 +282,7 @@ var cachingStores = []struct {
 		return scsCache{scsMemstore(0)}, true
 	}},
 	{"httpstate-redis", true, func(b *testing.B) (cacheStore, bool) { return httpstateCache{httpstateRedis(b, false)}, true }},
-	{"httpstate-redis-cached", false, func(b *testing.B) (cacheStore, bool) {
+	{"httpstate-redis-cached", true, func(b *testing.B) (cacheStore, bool) {
 		// Seeded through a second, uncached store on the same keys, as
 		// for BenchmarkRedis: a store bypasses its cache for what it
 		// wrote itself within the TTL, and the sessions of a real site
