@@ -1,6 +1,8 @@
 package bench
 
 import (
+	"bytes"
+	mrand "math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -94,5 +96,29 @@ func TestHttpstateLosesNoConcurrentIncrement(t *testing.T) {
 	}
 	if n, err := ReadCounter(c.Handler, cookie); err != nil || int64(n) != acked+1 {
 		t.Errorf("counter %d (%v) after %d acknowledged increments on a new counter of 1: updates were lost", n, err, acked)
+	}
+}
+
+// TestIncrementedCountsWrites checks the session-caching workload's
+// counter: each write stores one more than it loaded, in the value's
+// fixed-width field, and the rest of the value is the template's.
+func TestIncrementedCountsWrites(t *testing.T) {
+	tmpl := jsonValues(1, mrand.New(mrand.NewPCG(1, 2)))[0]
+	v := tmpl
+	for want := 1; want <= 1001; want++ {
+		next, err := incremented(v, tmpl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, err := counterOf(next); err != nil || n != want {
+			t.Fatalf("counter after %d writes = %d, %v", want, n, err)
+		}
+		if !bytes.Equal(next[counterAt+counterLen:], tmpl[counterAt+counterLen:]) || len(next) != len(tmpl) {
+			t.Fatalf("write %d changed more than the counter: %q", want, next)
+		}
+		v = next
+	}
+	if _, err := incremented([]byte("short"), tmpl); err == nil {
+		t.Error("incremented accepted a value without a counter")
 	}
 }

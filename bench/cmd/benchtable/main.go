@@ -335,8 +335,8 @@ var cachingRows = []struct{ store, rival string }{
 func caching(w io.Writer, r results) {
 	fmt.Fprintln(w, "### Session-caching workload: 80% reads, 20% read-modify-writes, 64 callers")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| keys | store | sessions | ops/s | p50 µs | p99 µs | CAS retries/op | ops/s ÷ scs | runs |")
-	fmt.Fprintln(w, "|---|---|--:|--:|--:|--:|--:|--:|--:|")
+	fmt.Fprintln(w, "| keys | store | sessions | ops/s | p50 µs | p99 µs | client CPU µs/op | CAS retries/op | lost updates | lost, % of acknowledged writes | ops/s ÷ scs | runs |")
+	fmt.Fprintln(w, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
 	for _, keys := range []string{"zipf", "uniform"} {
 		for _, row := range cachingRows {
 			name, sessions := cachingName(r, row.store, keys)
@@ -349,8 +349,9 @@ func caching(w io.Writer, r results) {
 					rt = ratio(r.get(name, "ops/s"), r.get(rn, "ops/s"))
 				}
 			}
-			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %d |\n", keys, row.store, sessions, num(r.get(name, "ops/s")),
-				num(r.get(name, "p50-µs")), num(r.get(name, "p99-µs")), num(r.get(name, "retries/op")), rt, r.runs(name))
+			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d |\n", keys, row.store, sessions, num(r.get(name, "ops/s")),
+				num(r.get(name, "p50-µs")), num(r.get(name, "p99-µs")), num(r.get(name, "cpu-ns/op")/1e3), num(r.get(name, "retries/op")),
+				num(r.get(name, "lost-updates")), num(r.get(name, "lost-%")), rt, r.runs(name))
 		}
 	}
 	fmt.Fprintln(w)
@@ -499,6 +500,20 @@ func targets(w io.Writer, r results) {
 		sc, _ := cachingName(r, t.rival, t.keys)
 		target(w, fmt.Sprintf("session caching, %s keys: %s ÷ %s ops/s", t.keys, t.store, t.rival), r.get(hs, "ops/s")/r.get(sc, "ops/s"), "≥", 1)
 	}
+	lost = math.NaN()
+	for _, row := range cachingRows {
+		for _, keys := range []string{"zipf", "uniform"} {
+			n, _ := cachingName(r, row.store, keys)
+			if !strings.HasPrefix(row.store, "httpstate-") || n == "" {
+				continue
+			}
+			if math.IsNaN(lost) {
+				lost = 0
+			}
+			lost += r.sum(n, "lost-updates")
+		}
+	}
+	target(w, "session caching, every httpstate store: lost updates", lost, "≤", 0)
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Memory store (one request at a time):")
 	fmt.Fprintln(w)
