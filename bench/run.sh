@@ -54,7 +54,7 @@ for g in "${groups[@]}"; do
 	cookie) bench cookie -test.bench='^BenchmarkCookie$' -test.count=5 -test.benchtime=1s ;;
 	redis) bench redis -test.bench='^BenchmarkRedis$' -test.count=3 -test.benchtime=1s ;;
 	postgres) bench postgres -test.bench='^BenchmarkPostgres$' -test.count=3 -test.benchtime=1s ;;
-	hot) bench hot -test.bench='^BenchmarkHotSession$' -test.count=3 -test.benchtime=1s ;;
+	hot) bench hot -test.bench='^BenchmarkHotSession$' -test.count=3 -test.benchtime=0.5s ;;
 	caching) bench caching -test.bench='^BenchmarkSessionCaching$' -test.count=1 -test.benchtime=2s ;;
 	footprint)
 		bench footprint -test.bench='^BenchmarkFootprint$' -test.count=1 -test.benchtime=1x
