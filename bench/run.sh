@@ -4,7 +4,7 @@
 # bench/results/*.txt, and prints the tables. It needs the services CI
 # already runs (PostgreSQL 5432, Redis 6379, Memcached 11211, MariaDB 3306;
 # see internal/testenv for the variables that move them) and starts
-# nothing. About twelve minutes on two CPUs.
+# nothing. Ten to thirteen minutes on two CPUs.
 #
 #	bench/run.sh            # everything
 #	bench/run.sh memory     # only the named groups: memory cookie redis
