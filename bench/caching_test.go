@@ -1,12 +1,14 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	mrand "math/rand/v2"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -47,13 +49,15 @@ func cachingPopulation() int {
 }
 
 // cacheStore is one store under the workload. A read loads a session; a
-// write loads it and saves a new value, the read-modify-write a request
-// that changes its session does.
+// write loads it and saves what next makes of the loaded value, the
+// read-modify-write a request that changes its session does.
 type cacheStore interface {
 	seed(ctx context.Context, id string, val []byte) error
 	read(ctx context.Context, id string) error
+	// load returns the stored value, for counting lost updates.
+	load(ctx context.Context, id string) ([]byte, error)
 	// write returns how many times it lost a compare-and-swap and retried.
-	write(ctx context.Context, id string, val []byte) (retries int, err error)
+	write(ctx context.Context, id string, next func(old []byte) []byte) (retries int, err error)
 	cleanup(ctx context.Context, id string) error
 }
 
@@ -74,17 +78,23 @@ func (c httpstateCache) read(ctx context.Context, id string) error {
 	return err
 }
 
-// write retries until its compare-and-swap wins. Every lost attempt means
-// another write won, so the store as a whole always progresses; on the
-// hottest keys of a small population one write can lose dozens of times,
-// which retries/op shows.
-func (c httpstateCache) write(ctx context.Context, id string, val []byte) (int, error) {
+func (c httpstateCache) load(ctx context.Context, id string) ([]byte, error) {
+	rec, err := c.s.Load(ctx, id)
+	return rec.Data, err
+}
+
+// write retries until its compare-and-swap wins, applying next to the
+// value it reloaded each time. Every lost attempt means another write
+// won, so the store as a whole always progresses; on the hottest keys of
+// a small population one write can lose dozens of times, which
+// retries/op shows.
+func (c httpstateCache) write(ctx context.Context, id string, next func([]byte) []byte) (int, error) {
 	for retries := 0; ; retries++ {
 		rec, err := c.s.Load(ctx, id)
 		if err != nil {
 			return retries, err
 		}
-		rec.Data, rec.Expiry = val, time.Now().Add(cachingTTL)
+		rec.Data, rec.Expiry = next(rec.Data), time.Now().Add(cachingTTL)
 		err = c.s.Save(ctx, rec)
 		if !errors.Is(err, session.ErrConflict) {
 			return retries, err
@@ -104,21 +114,28 @@ func (c scsCache) seed(_ context.Context, id string, val []byte) error {
 
 var errMissing = errors.New("bench: seeded session not found")
 
-func (c scsCache) read(_ context.Context, id string) error { return c.find(id) }
-
-func (c scsCache) find(id string) error {
-	_, found, err := c.s.Find(id)
-	if err == nil && !found {
-		err = errMissing
-	}
+func (c scsCache) read(ctx context.Context, id string) error {
+	_, err := c.load(ctx, id)
 	return err
 }
 
-func (c scsCache) write(_ context.Context, id string, val []byte) (int, error) {
-	if err := c.find(id); err != nil {
+func (c scsCache) load(_ context.Context, id string) ([]byte, error) {
+	b, found, err := c.s.Find(id)
+	if err == nil && !found {
+		err = errMissing
+	}
+	return b, err
+}
+
+// write finds and commits: the last Commit wins, so a write never
+// retries, and one that overlaps another on the same session loses the
+// other's change.
+func (c scsCache) write(ctx context.Context, id string, next func([]byte) []byte) (int, error) {
+	b, err := c.load(ctx, id)
+	if err != nil {
 		return 0, err
 	}
-	return 0, c.s.Commit(id, val, time.Now().Add(cachingTTL))
+	return 0, c.s.Commit(id, next(b), time.Now().Add(cachingTTL))
 }
 
 func (c scsCache) cleanup(_ context.Context, id string) error { return c.s.Delete(id) }
@@ -142,10 +159,11 @@ func randomID() string {
 }
 
 // jsonValues returns n JSON documents of uniformly random length between
-// cachingMinValue and cachingMaxValue bytes.
+// cachingMinValue and cachingMaxValue bytes, each starting with a counter
+// of writes at zero (see counterOf).
 func jsonValues(n int, rng *mrand.Rand) [][]byte {
 	out := make([][]byte, n)
-	const head = `{"user":12345,"cart":[{"sku":"A-1","qty":2}],"theme":"dark","pad":"`
+	const head = `{"n":0000000000,"user":12345,"cart":[{"sku":"A-1","qty":2}],"theme":"dark","pad":"`
 	const tail = `"}`
 	for i := range out {
 		size := cachingMinValue + rng.IntN(cachingMaxValue-cachingMinValue+1)
@@ -155,12 +173,41 @@ func jsonValues(n int, rng *mrand.Rand) [][]byte {
 	return out
 }
 
+// A value's counter is the ten decimal digits at counterAt: every write
+// stores one more than the value it loaded held, so a session's counter
+// is the number of writes it kept.
+const counterAt, counterLen = len(`{"n":`), 10
+
+func counterOf(v []byte) (int, error) {
+	if len(v) < counterAt+counterLen {
+		return 0, fmt.Errorf("bench: value of %d bytes has no counter", len(v))
+	}
+	return strconv.Atoi(string(v[counterAt : counterAt+counterLen]))
+}
+
+// incremented returns a copy of tmpl, a value from jsonValues, whose
+// counter is one more than old's.
+func incremented(old, tmpl []byte) ([]byte, error) {
+	n, err := counterOf(old)
+	if err != nil {
+		return nil, err
+	}
+	out := bytes.Clone(tmpl)
+	d := strconv.AppendInt(make([]byte, 0, counterLen), int64(n+1), 10)
+	copy(out[counterAt:], "0000000000"[len(d):])
+	copy(out[counterAt+counterLen-len(d):], d)
+	return out, nil
+}
+
 // cachingFixture is a store seeded with the population, shared by the
-// runs of one benchmark.
+// runs of one benchmark, and the writes made to it so far: which sessions
+// were written, and how many writes were acknowledged.
 type cachingFixture struct {
-	store  cacheStore
-	ids    []string
-	values [][]byte
+	store   cacheStore
+	ids     []string
+	values  [][]byte
+	written []atomic.Bool
+	acked   atomic.Int64
 }
 
 // seedCaching writes the population with 64 concurrent callers and
@@ -168,7 +215,8 @@ type cachingFixture struct {
 func seedCaching(b *testing.B, store cacheStore, dropAll bool) *cachingFixture {
 	b.Helper()
 	rng := mrand.New(mrand.NewPCG(1, 2))
-	f := &cachingFixture{store: store, ids: make([]string, cachingPopulation()), values: jsonValues(1024, rng)}
+	n := cachingPopulation()
+	f := &cachingFixture{store: store, ids: make([]string, n), values: jsonValues(1024, rng), written: make([]atomic.Bool, n)}
 	for i := range f.ids {
 		f.ids[i] = randomID()
 	}
@@ -204,9 +252,11 @@ func seedCaching(b *testing.B, store cacheStore, dropAll bool) *cachingFixture {
 }
 
 // runCaching runs the workload with 64 concurrent callers for b.N
-// operations and reports throughput, latency percentiles and, for
-// compare-and-swap stores, how often a write lost and retried. Keys are
-// drawn from the Zipfian distribution, or uniformly if not zipf.
+// operations and reports throughput, latency percentiles, the benchmark
+// process's CPU time per operation (the store's client; the server's is
+// not counted), for compare-and-swap stores how often a write lost and
+// retried, and the updates lost so far (see lostUpdates). Keys are drawn
+// from the Zipfian distribution, or uniformly if not zipf.
 func runCaching(b *testing.B, f *cachingFixture, zipf bool) {
 	var (
 		mu      sync.Mutex
@@ -216,6 +266,7 @@ func runCaching(b *testing.B, f *cachingFixture, zipf bool) {
 	)
 	ctx := context.Background()
 	b.SetParallelism(max(1, callers/maxProcs()))
+	stopCPU := reportCPU(b)
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		rng := mrand.New(mrand.NewPCG(seq.Add(1), 7))
@@ -226,16 +277,32 @@ func runCaching(b *testing.B, f *cachingFixture, zipf bool) {
 		}
 		h := new(Histogram)
 		var lost int
+		var badValue error
+		increment := func(old []byte) []byte {
+			v, err := incremented(old, f.values[rng.IntN(len(f.values))])
+			if err != nil {
+				badValue = err
+				return old
+			}
+			return v
+		}
 		for pb.Next() {
-			id := f.ids[next()]
+			i := next()
 			var err error
 			start := time.Now()
 			if rng.IntN(100) < cachingReadPct {
-				err = f.store.read(ctx, id)
+				err = f.store.read(ctx, f.ids[i])
 			} else {
 				var n int
-				n, err = f.store.write(ctx, id, f.values[rng.IntN(len(f.values))])
+				n, err = f.store.write(ctx, f.ids[i], increment)
 				lost += n
+				if err == nil {
+					err = badValue
+				}
+				if err == nil {
+					f.written[i].Store(true)
+					f.acked.Add(1)
+				}
 			}
 			h.Record(time.Since(start))
 			if err != nil {
@@ -249,6 +316,7 @@ func runCaching(b *testing.B, f *cachingFixture, zipf bool) {
 		mu.Unlock()
 	})
 	b.StopTimer()
+	stopCPU()
 	if total.Count() == 0 {
 		return
 	}
@@ -256,6 +324,39 @@ func runCaching(b *testing.B, f *cachingFixture, zipf bool) {
 	b.ReportMetric(float64(total.Quantile(0.50).Nanoseconds())/1e3, "p50-µs")
 	b.ReportMetric(float64(total.Quantile(0.99).Nanoseconds())/1e3, "p99-µs")
 	b.ReportMetric(float64(retries.Load())/float64(b.N), "retries/op")
+	lost, err := f.lostUpdates(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(lost), "lost-updates")
+	b.ReportMetric(100*float64(lost)/float64(max(1, f.acked.Load())), "lost-%")
+}
+
+// lostUpdates returns the acknowledged writes to the fixture so far (in
+// this run and the ones before it on the same population) that no
+// session's counter holds.
+func (f *cachingFixture) lostUpdates(ctx context.Context) (int64, error) {
+	var kept atomic.Int64
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(callers)
+	for i := range f.ids {
+		if !f.written[i].Load() {
+			continue
+		}
+		g.Go(func() error {
+			v, err := f.store.load(ctx, f.ids[i])
+			if err != nil {
+				return fmt.Errorf("counting lost updates: %w", err)
+			}
+			n, err := counterOf(v)
+			kept.Add(int64(n))
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return 0, err
+	}
+	return f.acked.Load() - kept.Load(), nil
 }
 
 // cachingStores are the stores of the session-caching workload, in the
@@ -282,7 +383,7 @@ var cachingStores = []struct {
 		return scsCache{scsMemstore(0)}, true
 	}},
 	{"httpstate-redis", true, func(b *testing.B) (cacheStore, bool) { return httpstateCache{httpstateRedis(b, false)}, true }},
-	{"httpstate-redis-cached", false, func(b *testing.B) (cacheStore, bool) {
+	{"httpstate-redis-cached", true, func(b *testing.B) (cacheStore, bool) {
 		// Seeded through a second, uncached store on the same keys, as
 		// for BenchmarkRedis: a store bypasses its cache for what it
 		// wrote itself within the TTL, and the sessions of a real site

@@ -117,6 +117,51 @@ func Gorilla(name string, store sessions.Store) Contestant {
 	return Contestant{Name: name, Handler: h}
 }
 
+// The hot-session workload's handler: a GET reads the counter under Key
+// and writes it in decimal; a POST adds one to it and writes "ok". Each
+// library does the increment the way its documentation shows for a
+// read-modify-write.
+
+// HttpstateCounter is the counter handler behind a session.Manager with
+// default options over store. A POST increments with session.Update,
+// which httpstate documents for counters: if another request saves the
+// session first, the increment is replayed on that request's value.
+func HttpstateCounter(name string, store session.Store) (Contestant, error) {
+	m, err := session.New(store, session.Options{})
+	if err != nil {
+		return Contestant{}, err
+	}
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s := session.FromContext(r.Context())
+		if r.Method == http.MethodPost {
+			if _, err := session.Update(s, Key, func(n int) int { return n + 1 }); err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			w.Write(ok)
+			return
+		}
+		n, _ := session.Get[int](s, Key)
+		writeInt(w, n)
+	})
+	return Contestant{Name: name, Handler: m.Middleware(h)}, nil
+}
+
+// SCSCounter is the counter handler behind sm.LoadAndSave. scs has no
+// atomic update: a POST reads with GetInt and writes the sum with Put, and
+// the last request to commit overwrites the others.
+func SCSCounter(name string, sm *scs.SessionManager) Contestant {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			sm.Put(r.Context(), Key, sm.GetInt(r.Context(), Key)+1)
+			w.Write(ok)
+			return
+		}
+		writeInt(w, sm.GetInt(r.Context(), Key))
+	})
+	return Contestant{Name: name, Handler: sm.LoadAndSave(h)}
+}
+
 // NewRequest returns the request every benchmark sends: method on "/",
 // the shared User-Agent, and cookie (a "name=value" pair) if not empty.
 func NewRequest(method, cookie string) *http.Request {
@@ -126,6 +171,42 @@ func NewRequest(method, cookie string) *http.Request {
 		r.Header.Set("Cookie", cookie)
 	}
 	return r
+}
+
+// ReadCounter sends a GET with cookie through h and returns the int it
+// answers: the counter of a counter handler.
+func ReadCounter(h http.Handler, cookie string) (int, error) {
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, NewRequest(http.MethodGet, cookie))
+	if rec.Code != http.StatusOK {
+		return 0, fmt.Errorf("bench: reading request: status %d: %s", rec.Code, rec.Body)
+	}
+	n, err := strconv.Atoi(rec.Body.String())
+	if err != nil {
+		return 0, fmt.Errorf("bench: reading request: body %q is not a counter", rec.Body)
+	}
+	return n, nil
+}
+
+// CounterSession sends an incrementing request with no cookie through h,
+// a counter handler, so that a session holding 1 exists, checks that a
+// GET reads 1 back, and returns the session cookie as a "name=value"
+// pair.
+func CounterSession(h http.Handler) (string, error) {
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, NewRequest(http.MethodPost, ""))
+	if rec.Code != http.StatusOK {
+		return "", fmt.Errorf("bench: incrementing request: status %d: %s", rec.Code, rec.Body)
+	}
+	cs := rec.Result().Cookies()
+	if len(cs) != 1 {
+		return "", fmt.Errorf("%w (got %d cookies)", ErrNoCookie, len(cs))
+	}
+	cookie := cs[0].Name + "=" + cs[0].Value
+	if n, err := ReadCounter(h, cookie); err != nil || n != 1 {
+		return "", fmt.Errorf("bench: a new counter reads %d, want 1 (%v)", n, err)
+	}
+	return cookie, nil
 }
 
 // ErrNoCookie reports a contestant that answered a writing request

@@ -4,11 +4,11 @@
 # bench/results/*.txt, and prints the tables. It needs the services CI
 # already runs (PostgreSQL 5432, Redis 6379, Memcached 11211, MariaDB 3306;
 # see internal/testenv for the variables that move them) and starts
-# nothing. About eight minutes on two CPUs.
+# nothing. Ten to thirteen minutes on two CPUs.
 #
 #	bench/run.sh            # everything
 #	bench/run.sh memory     # only the named groups: memory cookie redis
-#	                        # postgres caching footprint loopback
+#	                        # postgres hot caching footprint loopback
 set -euo pipefail
 cd "$(dirname "$0")"
 start=$SECONDS
@@ -16,7 +16,7 @@ export PATH="$PATH:/usr/local/go/bin"
 out=results
 mkdir -p "$out"
 groups=("$@")
-((${#groups[@]})) || groups=(memory cookie redis postgres caching footprint loopback)
+((${#groups[@]})) || groups=(memory cookie redis postgres hot caching footprint loopback)
 
 bin=$(mktemp -d)
 trap 'rm -rf "$bin"' EXIT
@@ -54,6 +54,7 @@ for g in "${groups[@]}"; do
 	cookie) bench cookie -test.bench='^BenchmarkCookie$' -test.count=5 -test.benchtime=1s ;;
 	redis) bench redis -test.bench='^BenchmarkRedis$' -test.count=3 -test.benchtime=1s ;;
 	postgres) bench postgres -test.bench='^BenchmarkPostgres$' -test.count=3 -test.benchtime=1s ;;
+	hot) bench hot -test.bench='^BenchmarkHotSession$' -test.count=3 -test.benchtime=0.5s ;;
 	caching) bench caching -test.bench='^BenchmarkSessionCaching$' -test.count=1 -test.benchtime=2s ;;
 	footprint)
 		bench footprint -test.bench='^BenchmarkFootprint$' -test.count=1 -test.benchtime=1x
@@ -69,7 +70,10 @@ for g in "${groups[@]}"; do
 			pin=(taskset -c 0)
 			echo "pinned: servers on CPU 1, load generator on CPU 0" | tee -a "$out/loopback.txt" >&2
 		fi
-		"${pin[@]}" "$bin/loadtest" -ops read,write -rounds 11 -duration 1s -warmup 300ms -conns 64 \
+		# Every endpoint's server stays up; the load moves between them in
+		# slices of 0.6 s, 31 rounds, each visiting the endpoints in the
+		# opposite order to the one before.
+		"${pin[@]}" "$bin/loadtest" -ops read,write -rounds 31 -duration 500ms -warmup 100ms -conns 64 \
 			${pin:+-server-cpus 1} | tee -a "$out/loopback.txt" >&2
 		;;
 	*) echo "unknown group $g" >&2; exit 2 ;;

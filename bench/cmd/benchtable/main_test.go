@@ -84,6 +84,47 @@ func TestTargetVerdicts(t *testing.T) {
 	}
 }
 
+func TestQuantileInterpolatesBetweenRuns(t *testing.T) {
+	r := results{"B": {"x": {4, 1, 3, 2, 5}}}
+	for _, tc := range []struct{ q, want float64 }{{0, 1}, {0.25, 2}, {0.5, 3}, {0.75, 4}, {1, 5}, {0.125, 1.5}} {
+		if got := r.quantile("B", "x", tc.q); got != tc.want {
+			t.Errorf("quantile(%v) = %v, want %v", tc.q, got, tc.want)
+		}
+	}
+	if got := r.spread("B", "x"); got != "2.00–4.00" {
+		t.Errorf("spread = %q, want 2.00–4.00", got)
+	}
+	if got := r.spread("B", "missing"); got != "–" {
+		t.Errorf("spread of a missing metric = %q, want a dash", got)
+	}
+}
+
+const hotSample = `BenchmarkHotSession/redis/httpstate/write/c=32-2  20192  65835 ns/op  22421 cpu-ns/op  0 lost-%  0 lost-updates  15190 req/s  3770 B/op  24 allocs/op
+BenchmarkHotSession/redis/httpstate/write/c=32-2  20192  65835 ns/op  22421 cpu-ns/op  0 lost-%  2 lost-updates  15000 req/s  3770 B/op  24 allocs/op
+BenchmarkHotSession/redis/scs/write/c=32-2  16561  113971 ns/op  64532 cpu-ns/op  93.27 lost-%  15448 lost-updates  7500 req/s  12221 B/op  253 allocs/op
+BenchmarkHotSession/redis/scs/write/c=32-2  16561  113971 ns/op  64532 cpu-ns/op  90 lost-%  100 lost-updates  7500 req/s  12221 B/op  253 allocs/op
+`
+
+func TestHotSessionLostUpdatesAreSummedAndJudged(t *testing.T) {
+	r := results{}
+	if err := r.parse(strings.NewReader(hotSample)); err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	hot(&b, r)
+	if !strings.Contains(b.String(), "| redis | all increments | 32 | 15095 | 7500 | 2.01 | 2.00 | 15548 | 91.6 | 2 |") {
+		t.Errorf("hot table lacks the redis row with summed lost updates:\n%s", b.String())
+	}
+	b.Reset()
+	targets(&b, r)
+	if !strings.Contains(b.String(), "hot session, redis, 32 callers, increments: httpstate ÷ scs requests/s: 2.01 (target ≥ 1.00) — **met**") {
+		t.Errorf("targets lack the met throughput ratio:\n%s", b.String())
+	}
+	if !strings.Contains(b.String(), "httpstate's lost updates: 2.00 (target ≤ 0.00) — **missed**") {
+		t.Errorf("targets do not report httpstate's lost updates as missed:\n%s", b.String())
+	}
+}
+
 func keys(r results) []string {
 	var out []string
 	for k := range r {

@@ -1,22 +1,35 @@
 // Command loadtest measures the session middleware over real HTTP on the
 // loopback interface: the same endpoint served bare and behind each
-// library's middleware, hit by many keep-alive connections for a fixed
-// time. It prints one line per endpoint in the format of "go test -bench",
-// with requests per second and latency percentiles, so the benchtable
-// command reads it like every other result.
+// library's middleware, hit by many keep-alive connections. It prints one
+// line per endpoint and round in the format of "go test -bench", with
+// requests per second, the server's CPU time per request and latency
+// percentiles, so the benchtable command reads it like every other
+// result.
 //
 // Each server runs in a child process of its own (this program, started
 // again with -serve), so the load generator's work and garbage never share
-// a Go runtime with the server it measures. The load generator speaks
-// HTTP/1.1 over raw TCP connections, one request in flight per
-// connection, and does little more than write a fixed request and read
-// the response, so that as much CPU as possible is left to the server.
+// a Go runtime with the server it measures. Every endpoint's server is
+// started once per request kind and stays up; the load then moves from one
+// to the next in short slices, round after round, each round visiting the
+// endpoints in the opposite order to the one before. A slow drift in what
+// else the machine runs then weighs on every endpoint alike, and each
+// endpoint's rate is reported as a share of the bare endpoint's rate in
+// the same round.
+//
+// The server's CPU time per request comes from the child's own
+// getrusage, read at the start and end of each slice: unlike the rate, it
+// does not fall when the machine's other tenants take the CPU away, so it
+// is the steadier measure of what the middleware costs.
+//
+// The load generator speaks HTTP/1.1 over raw TCP connections, one
+// request in flight per connection, and does little more than write a
+// fixed request and read the response, so that as much CPU as possible is
+// left to the server.
 package main
 
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -29,10 +42,12 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/alexedwards/scs/v2"
@@ -44,12 +59,12 @@ import (
 
 func main() {
 	var (
-		serve    = flag.String("serve", "", "internal: serve the named contestant and print its address and session cookies")
-		duration = flag.Duration("duration", 5*time.Second, "how long each measurement lasts")
-		warmup   = flag.Duration("warmup", time.Second, "load before each measurement that is not counted")
-		conns    = flag.Int("conns", 64, "concurrent keep-alive connections, each with a session of its own")
-		rounds   = flag.Int("rounds", 3, "measurements of each endpoint, interleaved so that drifts in machine load hit every endpoint alike")
-		names    = flag.String("contestants", "bare,httpstate,scs,gorilla-cookie", "comma-separated endpoints to measure")
+		serve    = flag.String("serve", "", "internal: serve the named contestant, print its address and session cookies, and answer CPU-time queries on standard input")
+		duration = flag.Duration("duration", 500*time.Millisecond, "how long each slice of load on one endpoint is measured")
+		warmup   = flag.Duration("warmup", 100*time.Millisecond, "load at the start of each slice that is not counted")
+		conns    = flag.Int("conns", 64, "concurrent keep-alive connections per endpoint, each with a session of its own")
+		rounds   = flag.Int("rounds", 25, "slices of load on each endpoint, interleaved so that drifts in machine load hit every endpoint alike")
+		names    = flag.String("contestants", "bare,httpstate,scs,gorilla-cookie", "comma-separated endpoints to measure; the first is the one the others are compared with")
 		ops      = flag.String("ops", "read", "comma-separated request kinds: read (GET reads one int) and write (POST puts one int)")
 		profile  = flag.String("cpuprofile", "", "write each server's CPU profile to this file, suffixed with the endpoint and request kind")
 		pin      = flag.String("server-cpus", "", "run the servers on these CPUs (a taskset list such as 1), so that they never share a CPU with the load generator, which should then be pinned to the others")
@@ -70,42 +85,66 @@ func main() {
 		} else if op != "read" {
 			log.Fatalf("unknown op %q", op)
 		}
-		for round := range *rounds {
-			// Each round measures every endpoint once, bare first, and
-			// reports each one's rate as a share of the bare rate of the
-			// same round: a slow drift in what else the machine runs
-			// then moves both sides of the ratio alike.
-			var bare, bareCPU float64
-			for _, name := range strings.Split(*names, ",") {
-				prof := ""
-				if *profile != "" {
-					prof = fmt.Sprintf("%s.%s.%s.%d", *profile, name, op, round+1)
-				}
-				res, err := measure(name, method, *conns, *warmup, *duration, prof, *pin)
-				if err != nil {
-					log.Fatalf("%s %s round %d: %v", name, op, round+1, err)
-				}
-				rate := float64(res.requests) / res.elapsed.Seconds()
-				cpu := us(res.serverCPU) / float64(res.requests)
-				if name == "bare" {
-					bare, bareCPU = rate, cpu
-				}
-				extra := ""
-				if bare > 0 {
-					extra += fmt.Sprintf("\t%.1f %%-of-bare", 100*rate/bare)
-				}
-				if res.serverCPU > 0 {
-					extra += fmt.Sprintf("\t%.2f server-cpu-µs/op", cpu)
-					if bareCPU > 0 {
-						extra += fmt.Sprintf("\t%.1f %%-of-bare-by-cpu", 100*bareCPU/cpu)
-					}
-				}
-				fmt.Printf("BenchmarkLoopback/%s/%s-%d\t%d\t%.1f ns/op\t%.0f req/s%s\t%.1f p50-µs\t%.1f p90-µs\t%.1f p99-µs\t%.1f max-µs\t%d errors\n",
-					op, name, runtime.GOMAXPROCS(0), res.requests, float64(res.elapsed.Nanoseconds())/float64(res.requests), rate, extra,
-					us(res.hist.Quantile(0.5)), us(res.hist.Quantile(0.9)), us(res.hist.Quantile(0.99)), us(res.hist.Max()), res.errors)
-			}
+		if err := runOp(op, method, strings.Split(*names, ","), *conns, *rounds, *warmup, *duration, *profile, *pin); err != nil {
+			log.Fatalf("%s: %v", op, err)
 		}
 	}
+}
+
+// runOp starts every endpoint's server, measures rounds slices of each,
+// and prints a line per slice.
+func runOp(op, method string, names []string, conns, rounds int, warmup, duration time.Duration, profile, pin string) error {
+	eps := make([]*endpoint, 0, len(names))
+	defer func() {
+		for _, e := range eps {
+			e.close()
+		}
+	}()
+	for _, name := range names {
+		prof := ""
+		if profile != "" {
+			prof = fmt.Sprintf("%s.%s.%s", profile, name, op)
+		}
+		e, err := start(name, method, conns, prof, pin)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		eps = append(eps, e)
+	}
+	order := slices.Clone(eps)
+	for round := range rounds {
+		// Every round visits the endpoints in the opposite order to the
+		// one before, so none always follows the same neighbour.
+		res := make(map[*endpoint]*result, len(eps))
+		for _, e := range order {
+			r, err := e.slice(warmup, duration)
+			if err != nil {
+				return fmt.Errorf("%s, round %d: %w", e.name, round+1, err)
+			}
+			res[e] = r
+		}
+		slices.Reverse(order)
+		base := res[eps[0]]
+		for _, e := range eps {
+			report(op, e.name, res[e], base)
+		}
+	}
+	return nil
+}
+
+// report prints one slice's line. The shares of the base endpoint compare
+// the slice with the base endpoint's slice of the same round: by rate, and
+// by server CPU time per request (the base's time over this one's, so
+// that both read as "this endpoint's throughput as a share of the base's").
+func report(op, name string, r, base *result) {
+	rate := float64(r.requests) / r.elapsed.Seconds()
+	bareRate := float64(base.requests) / base.elapsed.Seconds()
+	cpu := us(r.serverCPU) / float64(r.requests)
+	bareCPU := us(base.serverCPU) / float64(base.requests)
+	fmt.Printf("BenchmarkLoopback/%s/%s-%d\t%d\t%.1f ns/op\t%.0f req/s\t%.1f %%-of-bare\t%.2f server-cpu-µs/op\t%.1f %%-of-bare-by-cpu\t%.1f p50-µs\t%.1f p90-µs\t%.1f p99-µs\t%.1f max-µs\t%d errors\n",
+		op, name, runtime.GOMAXPROCS(0), r.requests, float64(r.elapsed.Nanoseconds())/float64(r.requests), rate,
+		100*rate/bareRate, cpu, 100*bareCPU/cpu,
+		us(r.hist.Quantile(0.5)), us(r.hist.Quantile(0.9)), us(r.hist.Quantile(0.99)), us(r.hist.Max()), r.errors)
 }
 
 func us(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 }
@@ -129,9 +168,11 @@ func contestant(name string) (bench.Contestant, error) {
 }
 
 // runServer is the child process: it creates n sessions, prints the
-// listening address and then one cookie per line, an empty line, and
-// serves until its standard input closes. With a profile path it records
-// a CPU profile of the serving.
+// listening address and then one cookie per line, and an empty line. It
+// then serves, and answers each line on its standard input with a line
+// holding the CPU time, in nanoseconds, that the process has used so far,
+// until its standard input closes. With a profile path it records a CPU
+// profile of the serving.
 func runServer(name string, n int, profile string) error {
 	c, err := contestant(name)
 	if err != nil {
@@ -169,7 +210,20 @@ func runServer(name string, n int, profile string) error {
 	}
 	srv := &http.Server{Handler: c.Handler, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
-		io.Copy(io.Discard, os.Stdin) // the parent closes stdin, or dies
+		// The parent asks for the CPU time with a line, and closes
+		// standard input (or dies) when the server should stop.
+		sc := bufio.NewScanner(os.Stdin)
+		for sc.Scan() {
+			var ru syscall.Rusage
+			if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+				log.Printf("getrusage: %v", err)
+				break
+			}
+			fmt.Fprintln(out, ru.Utime.Nano()+ru.Stime.Nano())
+			if err := out.Flush(); err != nil {
+				break
+			}
+		}
 		srv.Close()
 	}()
 	signal.Ignore(os.Interrupt) // the parent decides when the server stops
@@ -183,127 +237,152 @@ type result struct {
 	requests  uint64
 	errors    uint64
 	elapsed   time.Duration
-	serverCPU time.Duration // 0 where /proc is not available
+	serverCPU time.Duration
 	hist      bench.Histogram
 }
 
-// cpuTime returns the user and system CPU time a process has used so far,
-// from /proc (Linux), in clock ticks of 10ms: fine enough over a
-// measurement of seconds. The server's CPU time per request is a far
-// steadier measure of its cost than its throughput on a machine shared
-// with other work.
-func cpuTime(pid int) (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	// The command name, in parentheses, may hold spaces; the fields
-	// counted from 3 start after it. utime and stime are fields 14 and 15.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, errors.New("malformed /proc stat")
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 13 {
-		return 0, errors.New("malformed /proc stat")
-	}
-	utime, err1 := strconv.ParseInt(f[11], 10, 64)
-	stime, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, errors.New("malformed /proc stat")
-	}
-	const tick = 10 * time.Millisecond // USER_HZ is 100 on every Linux architecture Go supports
-	return time.Duration(utime+stime) * tick, nil
+// An endpoint is one contestant's server process and the load
+// generator's connections to it.
+type endpoint struct {
+	name   string
+	method string
+	want   string // the body of every correct response
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	out    *bufio.Scanner
+
+	addr    string
+	cookies []string  // one per connection, each naming a session of its own
+	conns   []*client // open from the first slice on
 }
 
-// measure starts the named server, loads it for warmup plus duration and
-// returns what happened during duration.
-func measure(name, method string, conns int, warmup, duration time.Duration, profile, cpus string) (*result, error) {
+// start starts the named server and connects to it.
+func start(name, method string, conns int, profile, cpus string) (*endpoint, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	args := []string{self, "-serve", name, "-conns", strconv.Itoa(conns), "-cpuprofile", profile}
 	if cpus != "" {
 		args = append([]string{"taskset", "-c", cpus}, args...)
 	}
-	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		return nil, err
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	defer func() {
-		stdin.Close()
-		cmd.Wait()
-	}()
-	sc := bufio.NewScanner(stdout)
-	var lines []string
-	for sc.Scan() && sc.Text() != "" {
-		lines = append(lines, sc.Text())
-	}
-	if len(lines) != conns+1 {
-		return nil, fmt.Errorf("server %s printed %d lines, want an address and %d cookies: %v", name, len(lines), conns, sc.Err())
-	}
-	addr, cookies := lines[0], lines[1:]
-
-	want := "42"
+	e := &endpoint{name: name, method: method, want: "42", cmd: exec.Command(args[0], args[1:]...)}
 	switch {
 	case method == http.MethodPost:
-		want = "ok"
+		e.want = "ok"
 	case name == "bare":
-		want = "0"
+		e.want = "0"
 	}
+	e.cmd.Stderr = os.Stderr
+	if e.stdin, err = e.cmd.StdinPipe(); err != nil {
+		return nil, err
+	}
+	stdout, err := e.cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := e.cmd.Start(); err != nil {
+		return nil, err
+	}
+	e.out = bufio.NewScanner(stdout)
+	var lines []string
+	for e.out.Scan() && e.out.Text() != "" {
+		lines = append(lines, e.out.Text())
+	}
+	if len(lines) != conns+1 {
+		e.close()
+		return nil, fmt.Errorf("server printed %d lines, want an address and %d cookies: %v", len(lines), conns, e.out.Err())
+	}
+	e.addr, e.cookies = lines[0], lines[1:]
+	return e, nil
+}
+
+// connect opens the endpoint's connections, if it has none yet. It is
+// called at the start of the endpoint's first slice, not when the server
+// starts: net/http's ReadHeaderTimeout runs from the moment a connection
+// is accepted until its first request arrives, and the endpoints measured
+// before this one may take longer than that.
+func (e *endpoint) connect() error {
+	if e.conns != nil {
+		return nil
+	}
+	for _, cookie := range e.cookies {
+		c, err := dial(e.addr, e.method, cookie)
+		if err != nil {
+			return err
+		}
+		e.conns = append(e.conns, c)
+	}
+	return nil
+}
+
+// cpu returns the CPU time the server process has used so far.
+func (e *endpoint) cpu() (time.Duration, error) {
+	if _, err := io.WriteString(e.stdin, "cpu\n"); err != nil {
+		return 0, err
+	}
+	if !e.out.Scan() {
+		return 0, fmt.Errorf("server stopped answering: %v", e.out.Err())
+	}
+	ns, err := strconv.ParseInt(e.out.Text(), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("server answered %q to a CPU-time query", e.out.Text())
+	}
+	return time.Duration(ns), nil
+}
+
+// close closes the connections and stops the server.
+func (e *endpoint) close() {
+	for _, c := range e.conns {
+		c.conn.Close()
+	}
+	e.stdin.Close()
+	e.cmd.Wait()
+}
+
+// slice loads the endpoint on every connection for warmup plus duration
+// and returns what happened during duration. Every connection's request
+// in flight completes before it returns, so the next slice starts with
+// this server idle.
+func (e *endpoint) slice(warmup, duration time.Duration) (*result, error) {
 	var (
-		counting atomic.Bool
-		stop     atomic.Bool
-		mu       sync.Mutex
-		res      = &result{}
-		wg       sync.WaitGroup
-		failed   = make(chan error, conns)
+		counting, stop atomic.Bool
+		mu             sync.Mutex
+		wg             sync.WaitGroup
+		res            = &result{}
+		failed         = make(chan error, len(e.cookies))
 	)
-	for i := range conns {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+	if err := e.connect(); err != nil {
+		return nil, err
+	}
+	for _, c := range e.conns {
+		wg.Go(func() {
 			h := new(bench.Histogram)
 			var errs uint64
-			err := drive(addr, method, cookies[i], want, &stop, &counting, h, &errs)
-			if err != nil {
+			if err := c.drive(e.want, &stop, &counting, h, &errs); err != nil {
 				failed <- err
 			}
 			mu.Lock()
 			res.hist.Merge(h)
 			res.errors += errs
 			mu.Unlock()
-		}()
+		})
 	}
 	time.Sleep(warmup)
-	cpu0, cpuErr := cpuTime(cmd.Process.Pid)
+	cpu0, err0 := e.cpu()
 	counting.Store(true)
-	start := time.Now()
+	begin := time.Now()
 	time.Sleep(duration)
 	counting.Store(false)
-	res.elapsed = time.Since(start)
-	cpu1, err := cpuTime(cmd.Process.Pid)
-	if cpuErr == nil && err == nil {
-		res.serverCPU = cpu1 - cpu0
-	}
+	res.elapsed = time.Since(begin)
+	cpu1, err1 := e.cpu()
 	stop.Store(true)
 	wg.Wait()
 	close(failed)
-	if err := <-failed; err != nil {
+	if err := errors.Join(<-failed, err0, err1); err != nil {
 		return nil, err
 	}
+	res.serverCPU = cpu1 - cpu0
 	res.requests = res.hist.Count()
 	if res.requests == 0 {
 		return nil, errors.New("no request completed")
@@ -311,36 +390,52 @@ func measure(name, method string, conns int, warmup, duration time.Duration, pro
 	return res, nil
 }
 
-// drive sends requests on one keep-alive connection until stop, recording
-// the latency of those completed while counting is set. A response other
-// than 200 with the expected body counts as an error; a broken connection
-// ends the run.
-func drive(addr, method, cookie, want string, stop, counting *atomic.Bool, h *bench.Histogram, errs *uint64) error {
+// A client is one keep-alive connection and the request it sends.
+type client struct {
+	conn net.Conn
+	r    *bufio.Reader
+	req  []byte
+	body []byte
+}
+
+func dial(addr, method, cookie string) (*client, error) {
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer conn.Close()
-	req := []byte(method + " / HTTP/1.1\r\nHost: localhost\r\nUser-Agent: " + bench.UserAgent +
-		"\r\nAccept: text/html\r\nCookie: " + cookie + "\r\nContent-Length: 0\r\n\r\n")
-	r := bufio.NewReaderSize(conn, 4096)
-	body := make([]byte, 0, 64)
+	return &client{
+		conn: conn,
+		r:    bufio.NewReaderSize(conn, 4096),
+		req: []byte(method + " / HTTP/1.1\r\nHost: localhost\r\nUser-Agent: " + bench.UserAgent +
+			"\r\nAccept: text/html\r\nCookie: " + cookie + "\r\nContent-Length: 0\r\n\r\n"),
+		body: make([]byte, 0, 64),
+	}, nil
+}
+
+// drive sends requests on the connection until stop, recording the
+// latency of those completed while counting is set. A response other
+// than 200 with the body want counts as an error; a broken connection
+// ends the run.
+func (c *client) drive(want string, stop, counting *atomic.Bool, h *bench.Histogram, errs *uint64) error {
 	for !stop.Load() {
 		start := time.Now()
-		if _, err := conn.Write(req); err != nil {
+		if _, err := c.conn.Write(c.req); err != nil {
 			return err
 		}
-		status, n, err := readResponse(r)
+		status, n, err := readResponse(c.r)
 		if err != nil {
 			return err
 		}
-		body = body[:n]
-		if _, err := io.ReadFull(r, body); err != nil {
+		if n > cap(c.body) {
+			c.body = make([]byte, n)
+		}
+		c.body = c.body[:n]
+		if _, err := io.ReadFull(c.r, c.body); err != nil {
 			return err
 		}
 		if counting.Load() {
 			h.Record(time.Since(start))
-			if status != http.StatusOK || string(body) != want {
+			if status != http.StatusOK || string(c.body) != want {
 				*errs++
 			}
 		}

@@ -5,9 +5,11 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/httpstate/httpstate/bench"
 )
@@ -72,12 +74,49 @@ func TestDriveCountsWrongBodiesAsErrors(t *testing.T) {
 		w.Write([]byte("nope"))
 	}))
 	defer srv.Close()
+	c, err := dial(srv.Listener.Addr().String(), http.MethodGet, "session=x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.conn.Close()
 	var h bench.Histogram
 	var errs uint64
-	if err := drive(srv.Listener.Addr().String(), http.MethodGet, "session=x", "42", &stop, &counting, &h, &errs); err != nil {
+	if err := c.drive("42", &stop, &counting, &h, &errs); err != nil {
 		t.Fatal(err)
 	}
 	if h.Count() == 0 || errs != h.Count() {
 		t.Errorf("%d requests recorded, %d errors; want every request counted as an error", h.Count(), errs)
+	}
+}
+
+// TestMain lets the test binary serve as the server child, as the
+// loadtest binary does when started with -serve.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == "-serve" {
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// TestSliceMeasuresTheServerProcess starts real server children, as a run
+// does, and checks that a slice of load gets correct responses and
+// the server's CPU time, for a read and a write through the middleware.
+func TestSliceMeasuresTheServerProcess(t *testing.T) {
+	for _, tc := range []struct{ name, method string }{{"bare", http.MethodGet}, {"httpstate", http.MethodGet}, {"httpstate", http.MethodPost}} {
+		e, err := start(tc.name, tc.method, 4, "", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 2 {
+			r, err := e.slice(10*time.Millisecond, 500*time.Millisecond)
+			if err != nil {
+				t.Fatalf("%s %s: %v", tc.name, tc.method, err)
+			}
+			if r.errors != 0 || r.serverCPU <= 0 {
+				t.Errorf("%s %s: %d of %d responses wrong, server CPU %v; want none wrong and some CPU", tc.name, tc.method, r.errors, r.requests, r.serverCPU)
+			}
+		}
+		e.close()
 	}
 }
