@@ -103,7 +103,8 @@ func (l *lanes) lock(id string) *laneShard {
 // compare-and-swap, in a batch with the concurrent saves of the same
 // session in this process.
 func (m *Manager) saveInPlace(ctx context.Context, s *Session, r *http.Request) (bool, int, error) {
-	s.req = r
+	w := s.writing()
+	w.req = r
 	sh := m.lanes.lock(s.id)
 	ln := sh.m[s.id]
 	if ln != nil {
@@ -114,16 +115,16 @@ func (m *Manager) saveInPlace(ctx context.Context, s *Session, r *http.Request) 
 			s.touchDue = false
 			return false, 0, nil
 		}
-		s.wait = waiting{done: make(chan struct{})}
+		w.wait = waiting{done: make(chan struct{})}
 		ln.queue = append(ln.queue, s)
 		ln.hot = true
 		sh.mu.Unlock()
-		<-s.wait.done
-		if s.wait.lead == nil {
-			return s.wait.wrote, s.wait.tries, s.wait.err
+		<-w.wait.done
+		if w.wait.lead == nil {
+			return w.wait.wrote, w.wait.tries, w.wait.err
 		}
 	} else {
-		ln = &s.lane
+		ln = &w.lane
 		*ln = lane{}
 		if r, ok := sh.recent[s.id]; ok {
 			// Still hot: this lane's save will be remembered in turn.
@@ -134,11 +135,11 @@ func (m *Manager) saveInPlace(ctx context.Context, s *Session, r *http.Request) 
 		}
 		sh.m[s.id] = ln
 		sh.mu.Unlock()
-		s.wait = waiting{}
-		s.wait.alone[0] = s
-		s.wait.lead = s.wait.alone[:]
+		w.wait = waiting{}
+		w.wait.alone[0] = s
+		w.wait.lead = w.wait.alone[:]
 	}
-	batch := s.wait.lead
+	batch := w.wait.lead
 	if len(batch) > 1 {
 		// The batch is saved on behalf of other requests too, so this
 		// request's cancellation must not abort it; each store call is
@@ -156,18 +157,18 @@ func (m *Manager) saveInPlace(ctx context.Context, s *Session, r *http.Request) 
 			sh.remember(s.id, recentSave{ln.last, ln.lastUser, ln.lastVersion, time.Now()})
 		}
 	} else {
-		next[0].wait.lead = next
+		next[0].w.wait.lead = next
 	}
 	sh.mu.Unlock()
 	if len(next) > 0 {
-		close(next[0].wait.done)
+		close(next[0].w.wait.done)
 	}
 	for _, o := range batch {
 		if o != s {
-			close(o.wait.done)
+			close(o.w.wait.done)
 		}
 	}
-	return s.wait.wrote, s.wait.tries, s.wait.err
+	return w.wait.wrote, w.wait.tries, w.wait.err
 }
 
 // remember keeps a hot session's last save. Called with sh.mu held.
@@ -197,15 +198,15 @@ func (m *Manager) saveBatch(ctx context.Context, leader *Session, ln *lane, batc
 	// or what a request loaded (one may have seen another process's save).
 	base, user, version, have := ln.last, ln.lastUser, ln.lastVersion, ln.hasLast
 	for _, s := range batch {
-		if !have || s.baseVersion > version {
-			base, user, version, have = s.base, s.baseUser, s.baseVersion, true
+		if !have || s.w.baseVersion > version {
+			base, user, version, have = s.w.base, s.w.baseUser, s.w.baseVersion, true
 		}
 	}
 	now := m.now()
 	members := batch
 	fail := func(err error, attempt int) {
 		for _, s := range members {
-			s.wait.err, s.wait.tries = err, attempt
+			s.w.wait.err, s.w.wait.tries = err, attempt
 		}
 	}
 	for attempt := 1; ; attempt++ {
@@ -215,7 +216,7 @@ func (m *Manager) saveBatch(ctx context.Context, leader *Session, ln *lane, batc
 		for i, s := range members {
 			before, beforeUser := st, u
 			var err error
-			if i == 0 && attempt == 1 && s.baseVersion == version {
+			if i == 0 && attempt == 1 && s.w.baseVersion == version {
 				// The first request's own state is its base, as fresh as
 				// any, with its changes: nothing to replay.
 				st, u = s.st, s.userID
@@ -228,7 +229,7 @@ func (m *Manager) saveBatch(ctx context.Context, leader *Session, ln *lane, batc
 			if err != nil {
 				// This request fails alone; the others go on without its
 				// changes.
-				s.wait.err, s.wait.tries = err, attempt
+				s.w.wait.err, s.w.wait.tries = err, attempt
 				st, u = before, beforeUser
 				continue
 			}
@@ -239,7 +240,7 @@ func (m *Manager) saveBatch(ctx context.Context, leader *Session, ln *lane, batc
 		if len(members) == 0 {
 			return
 		}
-		m.stamp(&st, members[len(members)-1].req, now)
+		m.stamp(&st, members[len(members)-1].w.req, now)
 		rec, err := m.encodeRecord(&st, u, leader.id, version, now)
 		if err != nil {
 			fail(err, attempt)
@@ -254,7 +255,7 @@ func (m *Manager) saveBatch(ctx context.Context, leader *Session, ln *lane, batc
 			for _, s := range members {
 				s.st, s.userID, s.version = st, u, saved
 				s.settle()
-				s.wait.wrote, s.wait.tries = true, attempt
+				s.w.wait.wrote, s.w.wait.tries = true, attempt
 			}
 			ln.last, ln.lastUser, ln.lastVersion, ln.hasLast = st, u, saved, true
 			return
@@ -268,7 +269,7 @@ func (m *Manager) saveBatch(ctx context.Context, leader *Session, ln *lane, batc
 			// Only idle deadlines were due; whoever won saved a fresher
 			// one.
 			for _, s := range members {
-				s.touchDue, s.wait.tries = false, attempt
+				s.touchDue, s.w.wait.tries = false, attempt
 			}
 			return
 		}

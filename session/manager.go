@@ -431,7 +431,6 @@ func (m *Manager) load(ctx context.Context, r *http.Request, s *Session) error {
 	s.client, s.record = liveToken, stored
 	s.token, s.sent, s.id = tok, tok, id
 	s.version, s.userID, s.st = rec.Version, rec.UserID, st
-	s.base, s.baseUser, s.baseVersion = st, rec.UserID, rec.Version
 	s.touchDue = now.Sub(unixMilli(st.seen)) >= m.touchInterval
 	return nil
 }
@@ -647,7 +646,9 @@ func (s *Session) settle() {
 	s.record = stored
 	s.oldID, s.oldVersion = "", 0
 	s.ops, s.touchDue = nil, false
-	s.base, s.baseUser, s.baseVersion = s.st, s.userID, s.version
+	if s.w != nil {
+		s.w.base, s.w.baseUser, s.w.baseVersion = s.st, s.userID, s.version
+	}
 }
 
 // saveNew saves the session under a new token: a session's first save,
@@ -798,7 +799,8 @@ func (m *Manager) rebase(ctx context.Context, s *Session, id string, version *ui
 	if err := m.replay(ctx, s, &st, &user); err != nil {
 		return err
 	}
-	s.base, s.baseVersion = base, v
+	w := s.writing()
+	w.base, w.baseVersion = base, v
 	s.st, s.userID, *version = st, user, v
 	return nil
 }

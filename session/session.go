@@ -73,9 +73,6 @@ type Session struct {
 	idBuf  [idLen]byte
 	kvBuf  [4]kv
 	extBuf [1]extension // a device binding
-	opsBuf [2]op
-	arena  [64]byte
-	arenaN int
 
 	token   string // raw token; empty until drawn or loaded
 	sent    string // the token the client presented, if it named this session
@@ -91,6 +88,25 @@ type Session struct {
 	oldID      string
 	oldVersion uint64
 
+	// What only a request that changes its session needs, allocated on
+	// the first change: a read-only request, most requests, carries
+	// none of it.
+	w *writes
+
+	ops      []op  // this request's changes, for replay after a conflict
+	touchDue bool  // the idle deadline is due for extension
+	boundExp int64 // unix seconds: expiry of the valid bound cookie the request presented; 0 if none
+	ended    []string
+	expired  []string
+	reads    readKeys
+}
+
+// writes is the part of a Session that only a changing request needs.
+type writes struct {
+	opsBuf [2]op    // room for the first changes
+	arena  [64]byte // room for small encoded values (see Session.encode)
+	arenaN int
+
 	// The state as loaded (or last saved), on which ops are replayed when
 	// the session is saved in a batch.
 	base        state
@@ -100,13 +116,16 @@ type Session struct {
 	lane lane          // the lane this request opened, if it did (see hot.go)
 	wait waiting       // this request's place in a lane
 	req  *http.Request // the request, for a batch led by another
+}
 
-	ops      []op  // this request's changes, for replay after a conflict
-	touchDue bool  // the idle deadline is due for extension
-	boundExp int64 // unix seconds: expiry of the valid bound cookie the request presented; 0 if none
-	ended    []string
-	expired  []string
-	reads    readLog
+// writing returns the session's writes, allocating them on first use with
+// the state as it stands, unchanged so far, as the base. Called with s.mu
+// held, or by the commit that holds it.
+func (s *Session) writing() *writes {
+	if s.w == nil {
+		s.w = &writes{base: s.st, baseUser: s.userID, baseVersion: s.version}
+	}
+	return s.w
 }
 
 // phase is where the request is in its life.
@@ -235,61 +254,46 @@ func (o *op) stale(st *state) bool {
 	return ok != o.readFound || !bytes.Equal(v, o.readVal)
 }
 
-// readLog remembers the keys a request read and the values it saw, so that
-// a Put or Delete of one of them can be checked at replay. The first few
-// live inline: a request reads few keys, and the read path must not
-// allocate for this.
-type readLog struct {
-	inline [4]readEntry
+// readKeys remembers the keys a request read, so that a Put or Delete of
+// one of them can be checked at replay. The first few live inline: a
+// request reads few keys, and the read path must not allocate for this.
+// The value read need not be kept: until the request itself changes the
+// key, it is the value the session holds when the Put comes.
+type readKeys struct {
+	inline [4]string
 	n      int
-	more   []readEntry
+	more   []string
 }
 
-type readEntry struct {
-	key   string
-	val   []byte
-	found bool
-}
-
-func (l *readLog) add(key string, val []byte, found bool) {
-	e := readEntry{key, val, found}
-	for i := range l.n {
-		if l.inline[i].key == key {
-			l.inline[i] = e
+func (l *readKeys) add(key string) {
+	if !l.has(key) {
+		if l.n < len(l.inline) {
+			l.inline[l.n] = key
+			l.n++
 			return
 		}
+		l.more = append(l.more, key)
 	}
-	for i := range l.more {
-		if l.more[i].key == key {
-			l.more[i] = e
-			return
-		}
-	}
-	if l.n < len(l.inline) {
-		l.inline[l.n] = e
-		l.n++
-		return
-	}
-	l.more = append(l.more, e)
 }
 
-func (l *readLog) lookup(key string) (readEntry, bool) {
+func (l *readKeys) has(key string) bool {
 	for i := range l.n {
-		if l.inline[i].key == key {
-			return l.inline[i], true
+		if l.inline[i] == key {
+			return true
 		}
 	}
-	for _, e := range l.more {
-		if e.key == key {
-			return e, true
+	for _, k := range l.more {
+		if k == key {
+			return true
 		}
 	}
-	return readEntry{}, false
+	return false
 }
 
 // change applies o to the session and keeps it for replay. A change that
 // would make the record larger than the size limit is undone and refused.
 func (s *Session) change(o op) error {
+	s.writing()
 	prev, prevUser := s.st, s.userID
 	if err := o.apply(&s.st, &s.userID); err != nil {
 		s.st, s.userID = prev, prevUser
@@ -300,7 +304,7 @@ func (s *Session) change(o op) error {
 		return ErrTooLarge
 	}
 	if s.ops == nil {
-		s.ops = s.opsBuf[:0]
+		s.ops = s.w.opsBuf[:0]
 	}
 	s.ops = append(s.ops, o)
 	return nil
@@ -320,8 +324,9 @@ func (s *Session) checkWritable() error {
 // writeOp records a Put or Delete of key, noting what the request had read
 // of it.
 func (s *Session) writeOp(o op) error {
-	if e, ok := s.reads.lookup(o.key); ok {
-		o.read, o.readVal, o.readFound = true, e.val, e.found
+	if s.reads.has(o.key) {
+		o.read = true
+		o.readVal, o.readFound = s.st.get(o.key)
 	}
 	return s.change(o)
 }
@@ -350,10 +355,11 @@ func (s *Session) Put(key string, v any) error {
 // own: most requests that write put one such value. Called with s.mu held.
 func (s *Session) encode(v any) ([]byte, error) {
 	if _, isJSON := s.m.codec.(jsonCodec); isJSON {
-		free := s.arena[s.arenaN:s.arenaN]
+		w := s.writing()
+		free := w.arena[w.arenaN:w.arenaN]
 		if b, ok := appendScalar(free, v); ok {
 			if len(b) <= cap(free) { // it fit; otherwise append moved it
-				s.arenaN += len(b)
+				w.arenaN += len(b)
 			}
 			// The arena is never written twice, like any encoded value.
 			return b[:len(b):len(b)], nil
@@ -370,7 +376,7 @@ func Get[T any](s *Session, key string) (T, error) {
 	var v T
 	s.mu.Lock()
 	b, ok := s.st.get(key)
-	s.reads.add(key, b, ok)
+	s.reads.add(key)
 	s.mu.Unlock()
 	if !ok {
 		return v, ErrNoValue
@@ -724,11 +730,13 @@ func (s *Session) Logout() error {
 func (s *Session) reset() {
 	s.token, s.sent, s.id, s.version, s.userID = "", "", "", 0, ""
 	s.st = state{created: s.start, seen: s.start}
-	s.base, s.baseUser, s.baseVersion = s.st, "", 0
+	if s.w != nil {
+		s.w.base, s.w.baseUser, s.w.baseVersion = s.st, "", 0
+	}
 	s.record = noRecord
 	s.oldID, s.oldVersion = "", 0
 	s.ops, s.touchDue = nil, false
-	s.reads = readLog{}
+	s.reads = readKeys{}
 	s.boundExp = 0
 }
 
