@@ -89,15 +89,24 @@ func (c httpstateCache) load(ctx context.Context, id string) ([]byte, error) {
 // a small population one write can lose dozens of times, which
 // retries/op shows.
 func (c httpstateCache) write(ctx context.Context, id string, next func([]byte) []byte) (int, error) {
+	rec, err := c.s.Load(ctx, id)
 	for retries := 0; ; retries++ {
-		rec, err := c.s.Load(ctx, id)
 		if err != nil {
 			return retries, err
 		}
-		rec.Data, rec.Expiry = next(rec.Data), time.Now().Add(cachingTTL)
-		err = c.s.Save(ctx, rec)
+		cur := rec
+		cur.Data, cur.Expiry = next(rec.Data), time.Now().Add(cachingTTL)
+		err = c.s.Save(ctx, cur)
 		if !errors.Is(err, session.ErrConflict) {
 			return retries, err
+		}
+		// As the Manager does: a store whose conflict carries the current
+		// record spares the reload.
+		var ce *session.ConflictError
+		if errors.As(err, &ce) && ce.Found {
+			rec, err = ce.Current, nil
+		} else {
+			rec, err = c.s.Load(ctx, id)
 		}
 	}
 }

@@ -273,11 +273,12 @@ func (m *Manager) saveBatch(ctx context.Context, leader *Session, ln *lane, batc
 			}
 			return
 		}
+		conflict := err
 		if err := backoff(ctx, attempt); err != nil {
 			fail(err, attempt)
 			return
 		}
-		base, user, version, err = m.reload(ctx, &leader.call, leader.id)
+		base, user, version, err = m.reload(ctx, &leader.call, leader.id, conflict)
 		if err != nil {
 			fail(err, attempt)
 			return

@@ -695,11 +695,12 @@ func (m *Manager) saveNew(ctx context.Context, s *Session, r *http.Request) (boo
 			m.discard(ctx, s.id)
 			return false, attempt, fmt.Errorf("session: renew: %w", err)
 		}
+		conflict := err
 		if err := backoff(ctx, attempt); err != nil {
 			m.discard(ctx, s.id)
 			return false, attempt, err
 		}
-		if err := m.rebase(ctx, s, s.oldID, &s.oldVersion); err != nil {
+		if err := m.rebase(ctx, s, s.oldID, &s.oldVersion, conflict); err != nil {
 			m.discard(ctx, s.id)
 			return false, attempt, err
 		}
@@ -790,8 +791,8 @@ func backoff(ctx context.Context, attempt int) error {
 // it. It returns errLost if the record is gone or was renewed away, and
 // ErrReadConflict (with StrictReads) if a key the request read and then
 // wrote was changed meanwhile.
-func (m *Manager) rebase(ctx context.Context, s *Session, id string, version *uint64) error {
-	st, user, v, err := m.reload(ctx, &s.call, id)
+func (m *Manager) rebase(ctx context.Context, s *Session, id string, version *uint64, conflict error) error {
+	st, user, v, err := m.reload(ctx, &s.call, id, conflict)
 	if err != nil {
 		return err
 	}
@@ -806,10 +807,19 @@ func (m *Manager) rebase(ctx context.Context, s *Session, id string, version *ui
 }
 
 // reload loads and decodes the record under id after a lost
-// compare-and-swap. It returns errLost if the session is gone, a
-// tombstone or unreadable.
-func (m *Manager) reload(ctx context.Context, cp **callContext, id string) (state, string, uint64, error) {
-	rec, err := m.load1(ctx, cp, id)
+// compare-and-swap, unless the store's conflict error carries it. It
+// returns errLost if the session is gone, a tombstone or unreadable.
+func (m *Manager) reload(ctx context.Context, cp **callContext, id string, conflict error) (state, string, uint64, error) {
+	var rec Record
+	var err error
+	if ce := (*ConflictError)(nil); errors.As(conflict, &ce) && ce.Current.ID == id {
+		if !ce.Found {
+			return state{}, "", 0, errLost
+		}
+		rec = ce.Current
+	} else {
+		rec, err = m.load1(ctx, cp, id)
+	}
 	if errors.Is(err, ErrNotFound) || err == nil && isTombstone(rec.Data) {
 		return state{}, "", 0, errLost
 	}

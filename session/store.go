@@ -27,6 +27,25 @@ var (
 	ErrInvalid = errors.New("session: invalid record")
 )
 
+// ConflictError is a compare-and-swap conflict that carries the record as
+// the store found it, so that the caller need not load it again before it
+// retries. It matches ErrConflict with errors.Is. A Store may return it
+// from Save in place of a plain ErrConflict when it learns the current
+// record in the same round trip; the Manager then replays a request's
+// changes on Current directly.
+type ConflictError struct {
+	// Current is the live record stored under the ID when the save lost,
+	// as Load would have returned it. Found is false if there was none
+	// (deleted or expired).
+	Current Record
+	Found   bool
+}
+
+func (e *ConflictError) Error() string { return ErrConflict.Error() }
+
+// Is reports whether target is ErrConflict.
+func (e *ConflictError) Is(target error) bool { return target == ErrConflict }
+
 // Limits of what a Store keeps. Every Store accepts every record within
 // them, so that an application can move from one store to another; the
 // Manager never hands a Store anything outside them.
@@ -192,7 +211,9 @@ type Store interface {
 	// hold (another writer saved first, or the record was deleted or has
 	// expired since it was loaded) Save changes nothing and returns
 	// ErrConflict, so that a slow writer can never bring back a deleted
-	// session. The check and the write are one atomic step.
+	// session. The check and the write are one atomic step. A store that
+	// learns the current record in the same round trip may return a
+	// *ConflictError carrying it.
 	//
 	// Save returns an error wrapping ErrInvalid, and changes nothing, for a
 	// record CheckRecord refuses, judging Expiry by the calling process's

@@ -190,6 +190,29 @@ func ids(recs []session.Record) []string {
 
 func sorted(s ...string) []string { slices.Sort(s); return s }
 
+// conflictCarries checks a conflict's error: a plain ErrConflict, or a
+// *session.ConflictError whose record is the one Load returns now (or
+// none, if want is nil).
+func conflictCarries(t *testing.T, s session.Store, err error, want *session.Record) {
+	t.Helper()
+	if !errors.Is(err, session.ErrConflict) {
+		t.Fatalf("Save = %v; want ErrConflict", err)
+	}
+	var ce *session.ConflictError
+	if !errors.As(err, &ce) {
+		return
+	}
+	switch {
+	case want == nil && ce.Found:
+		t.Fatalf("ConflictError carries a record (version %d) where none is live", ce.Current.Version)
+	case want != nil && !ce.Found:
+		t.Fatalf("ConflictError carries no record; version %d is live", want.Version)
+	case want != nil && (ce.Current.ID != want.ID || ce.Current.UserID != want.UserID || ce.Current.Version != want.Version ||
+		!bytes.Equal(ce.Current.Data, want.Data) || ce.Current.Expiry.Sub(want.Expiry).Abs() > time.Millisecond):
+		t.Fatalf("ConflictError carries version %d %q; Load gives version %d %q", ce.Current.Version, ce.Current.Data, want.Version, want.Data)
+	}
+}
+
 func loadUnknown(t *testing.T, s session.Store, _ *config) {
 	wantNotFound(t, s, NewID())
 }
@@ -273,10 +296,9 @@ func staleVersion(t *testing.T, s session.Store, _ *config) {
 	a.Data = []byte("winner")
 	b.Data = []byte("loser")
 	mustSave(t, s, a)
-	if err := s.Save(ctx(t), b); !errors.Is(err, session.ErrConflict) {
-		t.Fatalf("Save with stale version 1 after version 2 was stored = %v; want ErrConflict", err)
-	}
+	err := s.Save(ctx(t), b)
 	got := mustLoad(t, s, rec.ID)
+	conflictCarries(t, s, err, &got)
 	if got.Version != 2 || string(got.Data) != "winner" {
 		t.Fatalf("after a lost compare-and-swap Load = version %d %q; want version 2 %q", got.Version, got.Data, "winner")
 	}
@@ -292,9 +314,9 @@ func newOverLive(t *testing.T, s session.Store, _ *config) {
 	rec := session.Record{ID: NewID(), Expiry: live(), Data: []byte("one")}
 	mustSave(t, s, rec)
 	rec.Data = []byte("two")
-	if err := s.Save(ctx(t), rec); !errors.Is(err, session.ErrConflict) {
-		t.Fatalf("Save with version 0 over a live record = %v; want ErrConflict", err)
-	}
+	err := s.Save(ctx(t), rec)
+	current := mustLoad(t, s, rec.ID)
+	conflictCarries(t, s, err, &current)
 	if got := mustLoad(t, s, rec.ID); string(got.Data) != "one" {
 		t.Fatalf("record was overwritten by a conflicting save: %q", got.Data)
 	}
@@ -316,9 +338,7 @@ func deleteForbidsResurrection(t *testing.T, s session.Store, _ *config) {
 	}
 	wantNotFound(t, s, rec.ID)
 	loaded.Data = []byte("resurrected")
-	if err := s.Save(ctx(t), loaded); !errors.Is(err, session.ErrConflict) {
-		t.Fatalf("Save of a version loaded before Delete = %v; want ErrConflict", err)
-	}
+	conflictCarries(t, s, s.Save(ctx(t), loaded), nil)
 	wantNotFound(t, s, rec.ID)
 	list, err := s.ListByUser(ctx(t), user)
 	if err != nil || len(list) != 0 {
@@ -350,9 +370,7 @@ func expiredAbsent(t *testing.T, s session.Store, _ *config) {
 		t.Fatalf("ListByUser after expiry = %v; want only the live record %v", got, []string{keep.ID})
 	}
 	loaded.Expiry = live()
-	if err := s.Save(ctx(t), loaded); !errors.Is(err, session.ErrConflict) {
-		t.Fatalf("Save of an expired record's version = %v; want ErrConflict (expired means absent)", err)
-	}
+	conflictCarries(t, s, s.Save(ctx(t), loaded), nil) // expired means absent
 	// An expired ID is free again for a brand-new record.
 	fresh := session.Record{ID: rec.ID, Expiry: live(), Data: []byte("new")}
 	mustSave(t, s, fresh)

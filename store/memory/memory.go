@@ -198,7 +198,13 @@ func (s *Store) Save(ctx context.Context, rec session.Record) error {
 		stored = e.version
 	}
 	if stored != rec.Version {
-		return session.ErrConflict
+		// The current record is at hand: hand it back, sparing the
+		// caller a Load before it retries.
+		ce := &session.ConflictError{Found: stored != 0}
+		if ce.Found {
+			ce.Current = session.Record{ID: rec.ID, UserID: e.userID, Version: e.version, Expiry: time.Unix(0, e.expiry), Data: e.data}
+		}
+		return ce
 	}
 	oldUser := ""
 	if ok {

@@ -250,11 +250,12 @@ func (s *Store) Save(ctx context.Context, rec session.Record) error {
 	var (
 		tag pgconn.CommandTag
 		err error
+		cur *session.ConflictError
 	)
 	if rec.Version == 0 {
 		tag, err = s.pool.Exec(ctx, s.q.insert, rec.ID, rec.UserID, rec.Expiry, data(rec.Data))
 	} else {
-		tag, err = s.pool.Exec(ctx, s.q.update, rec.ID, int64(rec.Version), rec.UserID, rec.Expiry, data(rec.Data))
+		cur, err = s.update(ctx, rec)
 	}
 	if err != nil {
 		var pgErr *pgconn.PgError
@@ -267,10 +268,35 @@ func (s *Store) Save(ctx context.Context, rec session.Record) error {
 		}
 		return s.fail(ctx, "save", err)
 	}
-	if tag.RowsAffected() == 0 {
+	if cur != nil {
+		return cur
+	}
+	if rec.Version == 0 && tag.RowsAffected() == 0 {
 		return session.ErrConflict
 	}
 	return nil
+}
+
+// update runs the compare-and-swap of a loaded version. It returns nil if
+// it wrote, and the conflict, with the current row, if it did not.
+func (s *Store) update(ctx context.Context, rec session.Record) (*session.ConflictError, error) {
+	var (
+		updated bool
+		user    *string
+		version *int64
+		expiry  *time.Time
+		cur     []byte
+	)
+	err := s.pool.QueryRow(ctx, s.q.update, rec.ID, int64(rec.Version), rec.UserID, rec.Expiry, data(rec.Data)).
+		Scan(&updated, &user, &version, &expiry, &cur)
+	if err != nil || updated {
+		return nil, err
+	}
+	ce := &session.ConflictError{Found: version != nil}
+	if ce.Found {
+		ce.Current = session.Record{ID: rec.ID, UserID: *user, Version: uint64(*version), Expiry: *expiry, Data: cur}
+	}
+	return ce, nil
 }
 
 // data keeps an empty Data from being sent as NULL, which the NOT NULL

@@ -138,6 +138,14 @@ type queries struct {
 // not empty. deleteExpired collects the IDs into an array first so that
 // the DELETE is always a primary-key lookup, whatever the planner thinks
 // of the subquery's size.
+//
+// update is the compare-and-swap of a loaded version, and when it loses it
+// also returns the row as it stands, so that the caller can retry without
+// another round trip: the UPDATE in a WITH clause, and a row that is the
+// current record only if the UPDATE changed nothing. (Its SELECT sees the
+// statement's snapshot: if the winner committed while this statement
+// waited for its row lock, the row returned is the one before, and the
+// caller's retry simply loses once more.)
 func (t table) queries() queries {
 	return queries{
 		load: `SELECT user_id, version, expires_at, data FROM ` + t.ref +
@@ -145,8 +153,11 @@ func (t table) queries() queries {
 		insert: `INSERT INTO ` + t.ref + ` AS s (id, user_id, version, expires_at, data) VALUES ($1, $2, 1, $3, $4)` +
 			` ON CONFLICT (id) DO UPDATE SET user_id = excluded.user_id, version = 1, expires_at = excluded.expires_at, data = excluded.data` +
 			` WHERE s.expires_at <= now()`,
-		update: `UPDATE ` + t.ref + ` SET version = version + 1, user_id = $3, expires_at = $4, data = $5` +
-			` WHERE id = $1 AND version = $2 AND expires_at > now()`,
+		update: `WITH upd AS (UPDATE ` + t.ref + ` SET version = version + 1, user_id = $3, expires_at = $4, data = $5` +
+			` WHERE id = $1 AND version = $2 AND expires_at > now() RETURNING 1)` +
+			` SELECT EXISTS (SELECT FROM upd), cur.user_id, cur.version, cur.expires_at, cur.data` +
+			` FROM (SELECT 1) AS one LEFT JOIN ` + t.ref + ` AS cur` +
+			` ON cur.id = $1 AND cur.expires_at > now() AND NOT EXISTS (SELECT FROM upd)`,
 		delete: `DELETE FROM ` + t.ref + ` WHERE id = $1`,
 		list: `SELECT id, version, expires_at, data FROM ` + t.ref +
 			` WHERE user_id = $1 AND user_id <> '' AND expires_at > now()`,

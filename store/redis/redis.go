@@ -310,10 +310,23 @@ func (s *Store) swapped(ctx context.Context, rec session.Record, res rueidis.Red
 		return fmt.Errorf("redis: save: %w", err)
 	}
 	if msg.IsInt64() {
-		if n, _ := msg.AsInt64(); n == 0 {
-			return session.ErrConflict
-		}
 		return nil
+	}
+	if msg.IsArray() {
+		// A conflict, with the live record if there is one.
+		arr, _ := msg.ToArray()
+		ce := &session.ConflictError{}
+		if len(arr) > 1 {
+			if v, err := arr[1].ToString(); err == nil {
+				if cur, err := decode(rec.ID, v); err == nil {
+					ce.Current, ce.Found = cur, true
+				}
+			}
+		}
+		if !ce.Found && len(arr) > 1 {
+			return session.ErrConflict // unreadable: let the caller load it
+		}
+		return ce
 	}
 	oldUser, err := msg.ToString()
 	if err != nil {

@@ -50,7 +50,9 @@ func withSkew(src string) string {
 // The stored version counts as zero when there is no record or its expiry
 // is not after ARGV[5]: the caller's clock, which its Load also judged
 // expiry by, so that a record Load reported absent can be created anew.
-// It returns 0 if the stored version is not ARGV[1], and changes nothing.
+// If the stored version is not ARGV[1] it changes nothing and returns an
+// array: 0, and the stored value if the record is live, so that the
+// caller can retry without loading it.
 // Otherwise it writes the value with its TTL and returns the user ID the
 // record had before if that was another, non-empty one, whose index entry
 // the caller must remove, or else 1. It reads the header and as many bytes
@@ -69,7 +71,7 @@ if #h > 0 then
   for i = 10, 17 do exp = exp * 256 + string.byte(h, i) end
   live = exp > tonumber(ARGV[5])
   if live then
-    if string.sub(h, 2, 9) ~= ARGV[1] then return 0 end
+    if string.sub(h, 2, 9) ~= ARGV[1] then return {0, redis.call('GET', KEYS[1])} end
     local n = 0
     for i = 18, 21 do n = n * 256 + string.byte(h, i) end
     if n == #user then
@@ -79,7 +81,7 @@ if #h > 0 then
     end
   end
 end
-if not live and ARGV[1] ~= zero then return 0 end
+if not live and ARGV[1] ~= zero then return {0} end
 redis.call('SET', KEYS[1], ARGV[2], 'PXAT', ARGV[3])
 if old == '' then return 1 end
 return old
