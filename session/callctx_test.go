@@ -24,24 +24,37 @@ func TestCallContextEndsAtItsDeadlineWhenWaitedOn(t *testing.T) {
 	}
 }
 
-func TestCallContextSeesThePassedDeadlineWithoutATimer(t *testing.T) {
+func TestCallContextReadsNoClockUnlessAsked(t *testing.T) {
+	parent, cancel := context.WithCancel(context.Background())
 	var c callContext
-	c.start(context.Background(), time.Nanosecond)
+	c.start(parent, time.Nanosecond)
 	defer c.release()
-	for c.Err() == nil {
-		// A store that never waits on Done, only checks Err, as an
-		// in-process store does; the deadline is a nanosecond away.
+	// A store that never waits only asks Err: no clock is read, no timer
+	// armed, and the nanosecond timeout does not cut it short.
+	if err := c.Err(); err != nil || c.deadline != 0 || c.timer != nil {
+		t.Fatalf("Err = %v, deadline %v, timer %v; want nil, unset, none", err, c.deadline, c.timer)
 	}
-	if !errors.Is(c.Err(), context.DeadlineExceeded) {
-		t.Fatalf("Err = %v; want DeadlineExceeded", c.Err())
+	// The parent's end is seen at once, without Done.
+	cancel()
+	if !errors.Is(c.Err(), context.Canceled) {
+		t.Fatalf("Err after the parent ended = %v", c.Err())
 	}
 	select {
 	case <-c.Done():
 	default:
-		t.Fatal("Done is open although Err reports the deadline")
+		t.Fatal("Done is open although Err reports the parent's end")
 	}
-	if c.armed() && c.timer != nil {
-		t.Fatal("a timer was armed for a context that had already expired")
+	if c.timer != nil {
+		t.Fatal("a timer was armed for a context that had already ended")
+	}
+	// Deadline fixes the deadline on first use, from then on.
+	var d callContext
+	d.start(context.Background(), time.Hour)
+	defer d.release()
+	first, _ := d.Deadline()
+	again, _ := d.Deadline()
+	if !first.Equal(again) || time.Until(first) > time.Hour || time.Until(first) < 59*time.Minute {
+		t.Fatalf("Deadline = %v then %v", first, again)
 	}
 }
 

@@ -202,7 +202,12 @@ func (m *Manager) saveBatch(ctx context.Context, leader *Session, ln *lane, batc
 			base, user, version, have = s.w.base, s.w.baseUser, s.w.baseVersion, true
 		}
 	}
-	now := m.now()
+	// The time of the request, read when its session was loaded, unless
+	// the batch carries several: then one reading serves them all.
+	now := leader.now
+	if len(batch) > 1 {
+		now = m.now()
+	}
 	members := batch
 	fail := func(err error, attempt int) {
 		for _, s := range members {

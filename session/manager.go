@@ -383,7 +383,7 @@ func (m *Manager) load(ctx context.Context, r *http.Request, s *Session) error {
 	now := m.now()
 	ms := now.UnixMilli()
 	s.m = m
-	s.start, s.startMicro = ms, now.UnixMicro()
+	s.now = now
 	s.st.created, s.st.seen = ms, ms
 	tok, id, presented := "", "", false
 	cookieValues(r.Header, m.cookieName, func(v string) bool {
@@ -506,7 +506,7 @@ func (m *Manager) commit(ctx context.Context, s *Session, h http.Header, r *http
 		// slides with the idle deadline.
 		var maxAge time.Duration
 		if s.st.remember {
-			maxAge = m.deadline(&s.st).Sub(m.now())
+			maxAge = m.deadline(&s.st).Sub(s.now)
 		}
 		c, err := m.attrs.Cookie(m.cookieName, s.token, maxAge)
 		if err != nil {
@@ -661,7 +661,7 @@ func (s *Session) settle() {
 // always finds it. A session that belongs to a user is then checked
 // against the user's revocations (see RevokeAll).
 func (m *Manager) saveNew(ctx context.Context, s *Session, r *http.Request) (bool, int, error) {
-	now := m.now()
+	now := s.now
 	attempt := 1
 	for ; ; attempt++ {
 		st, rec, err := m.prepare(s, r, now)

@@ -59,11 +59,10 @@ type Session struct {
 	outer *Session // the session of an enclosing Manager's Middleware
 	mu    sync.Mutex
 
-	phase      phase
-	client     clientToken
-	record     recordState
-	start      int64 // unix ms when the request's session was loaded
-	startMicro int64 // the same in microseconds, for the authentication instant
+	phase  phase
+	client clientToken
+	record recordState
+	now    time.Time // when the request's session was loaded, by the Manager's clock
 
 	call *callContext // reused for the request's store calls
 
@@ -698,7 +697,7 @@ func (s *Session) Login(userID string, remember bool) error {
 	if err := s.renewLocked(); err != nil {
 		return err
 	}
-	return s.change(op{kind: opLogin, user: userID, flag: remember, at: s.startMicro})
+	return s.change(op{kind: opLogin, user: userID, flag: remember, at: s.now.UnixMicro()})
 }
 
 // Logout ends the session: its record is turned into a tombstone and its
@@ -729,7 +728,8 @@ func (s *Session) Logout() error {
 // s.mu held.
 func (s *Session) reset() {
 	s.token, s.sent, s.id, s.version, s.userID = "", "", "", 0, ""
-	s.st = state{created: s.start, seen: s.start}
+	start := s.now.UnixMilli()
+	s.st = state{created: start, seen: start}
 	if s.w != nil {
 		s.w.base, s.w.baseUser, s.w.baseVersion = s.st, "", 0
 	}
