@@ -65,9 +65,8 @@ const recentTTL = time.Second
 // dropped.
 const maxRecent = 64
 
-// lane is one session's queue of saves. It lives inside the Session of
-// the request that opened it, so an uncontended save allocates nothing for
-// it; the map keeps that Session reachable until the lane closes.
+// lane is one session's queue of saves. Lanes are pooled: an uncontended
+// save, the common case, opens and closes one without allocating.
 type lane struct {
 	queue []*Session // waiting, in arrival order
 	hot   bool       // a request had to wait, or a swap lost, or the lane began from a recent save
@@ -78,6 +77,8 @@ type lane struct {
 	lastVersion uint64
 	hasLast     bool
 }
+
+var lanePool = sync.Pool{New: func() any { return new(lane) }}
 
 // waiting is a Session's place in a lane while it waits.
 type waiting struct {
@@ -124,7 +125,7 @@ func (m *Manager) saveInPlace(ctx context.Context, s *Session, r *http.Request) 
 			return w.wait.wrote, w.wait.tries, w.wait.err
 		}
 	} else {
-		ln = &w.lane
+		ln = lanePool.Get().(*lane)
 		*ln = lane{}
 		if r, ok := sh.recent[s.id]; ok {
 			// Still hot: this lane's save will be remembered in turn.
@@ -156,6 +157,9 @@ func (m *Manager) saveInPlace(ctx context.Context, s *Session, r *http.Request) 
 		if ln.hot && ln.hasLast {
 			sh.remember(s.id, recentSave{ln.last, ln.lastUser, ln.lastVersion, time.Now()})
 		}
+		// Closed, and no one is waiting in it: nothing refers to it now.
+		*ln = lane{}
+		lanePool.Put(ln)
 	} else {
 		next[0].w.wait.lead = next
 	}
@@ -204,7 +208,7 @@ func (m *Manager) saveBatch(ctx context.Context, leader *Session, ln *lane, batc
 	}
 	// The time of the request, read when its session was loaded, unless
 	// the batch carries several: then one reading serves them all.
-	now := leader.now
+	now := leader.when()
 	if len(batch) > 1 {
 		now = m.now()
 	}

@@ -383,7 +383,7 @@ func (m *Manager) load(ctx context.Context, r *http.Request, s *Session) error {
 	now := m.now()
 	ms := now.UnixMilli()
 	s.m = m
-	s.now = now
+	s.loadedAt = now.UnixNano()
 	s.st.created, s.st.seen = ms, ms
 	tok, id, presented := "", "", false
 	cookieValues(r.Header, m.cookieName, func(v string) bool {
@@ -429,7 +429,7 @@ func (m *Manager) load(ctx context.Context, r *http.Request, s *Session) error {
 		return nil
 	}
 	s.client, s.record = liveToken, stored
-	s.token, s.sent, s.id = tok, tok, id
+	s.token, s.id = tok, id
 	s.version, s.userID, s.st = rec.Version, rec.UserID, st
 	s.touchDue = now.Sub(unixMilli(st.seen)) >= m.touchInterval
 	return nil
@@ -501,19 +501,19 @@ func (m *Manager) commit(ctx context.Context, s *Session, h http.Header, r *http
 		return false, nil
 	}
 	switch {
-	case wrote && (s.token != s.sent || s.st.remember):
+	case wrote && (s.drawn || s.st.remember):
 		// A new token, or a remembered session whose persistent cookie
 		// slides with the idle deadline.
 		var maxAge time.Duration
 		if s.st.remember {
-			maxAge = m.deadline(&s.st).Sub(s.now)
+			maxAge = m.deadline(&s.st).Sub(s.when())
 		}
 		c, err := m.attrs.Cookie(m.cookieName, s.token, maxAge)
 		if err != nil {
 			return false, err
 		}
 		setCookie(h, c)
-		if m.bind != nil && s.token != s.sent {
+		if m.bind != nil && s.drawn {
 			if err := m.bind.renewed(s, h); err != nil {
 				return false, err
 			}
@@ -661,7 +661,7 @@ func (s *Session) settle() {
 // always finds it. A session that belongs to a user is then checked
 // against the user's revocations (see RevokeAll).
 func (m *Manager) saveNew(ctx context.Context, s *Session, r *http.Request) (bool, int, error) {
-	now := s.now
+	now := s.when()
 	attempt := 1
 	for ; ; attempt++ {
 		st, rec, err := m.prepare(s, r, now)

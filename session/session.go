@@ -59,10 +59,10 @@ type Session struct {
 	outer *Session // the session of an enclosing Manager's Middleware
 	mu    sync.Mutex
 
-	phase  phase
-	client clientToken
-	record recordState
-	now    time.Time // when the request's session was loaded, by the Manager's clock
+	phase    phase
+	client   clientToken
+	record   recordState
+	loadedAt int64 // unix ns when the request's session was loaded, by the Manager's clock (see when)
 
 	call *callContext // reused for the request's store calls
 
@@ -70,11 +70,11 @@ type Session struct {
 	// session's ID, its values, the first changes and small encoded
 	// values (see Put).
 	idBuf  [idLen]byte
-	kvBuf  [4]kv
+	kvBuf  [2]kv
 	extBuf [1]extension // a device binding
 
 	token   string // raw token; empty until drawn or loaded
-	sent    string // the token the client presented, if it named this session
+	drawn   bool   // token was drawn in this request: the client does not have it
 	id      string // store ID of token
 	version uint64 // stored version the state was loaded at; 0 if new
 	userID  string
@@ -112,8 +112,7 @@ type writes struct {
 	baseUser    string
 	baseVersion uint64
 
-	lane lane          // the lane this request opened, if it did (see hot.go)
-	wait waiting       // this request's place in a lane
+	wait waiting       // this request's place in a lane (see hot.go)
 	req  *http.Request // the request, for a batch led by another
 }
 
@@ -259,7 +258,7 @@ func (o *op) stale(st *state) bool {
 // The value read need not be kept: until the request itself changes the
 // key, it is the value the session holds when the Put comes.
 type readKeys struct {
-	inline [4]string
+	inline [2]string
 	n      int
 	more   []string
 }
@@ -667,7 +666,7 @@ func (s *Session) renewLocked() error {
 // newIdentity draws a fresh token: the state will be saved under it as a
 // new record.
 func (s *Session) newIdentity() {
-	s.token = newToken()
+	s.token, s.drawn = newToken(), true
 	s.id = idFromToken(s.token)
 	s.version = 0
 }
@@ -697,7 +696,7 @@ func (s *Session) Login(userID string, remember bool) error {
 	if err := s.renewLocked(); err != nil {
 		return err
 	}
-	return s.change(op{kind: opLogin, user: userID, flag: remember, at: s.now.UnixMicro()})
+	return s.change(op{kind: opLogin, user: userID, flag: remember, at: s.when().UnixMicro()})
 }
 
 // Logout ends the session: its record is turned into a tombstone and its
@@ -727,8 +726,8 @@ func (s *Session) Logout() error {
 // what the request itself carried and the IDs still to end. Called with
 // s.mu held.
 func (s *Session) reset() {
-	s.token, s.sent, s.id, s.version, s.userID = "", "", "", 0, ""
-	start := s.now.UnixMilli()
+	s.token, s.drawn, s.id, s.version, s.userID = "", false, "", 0, ""
+	start := s.when().UnixMilli()
 	s.st = state{created: start, seen: start}
 	if s.w != nil {
 		s.w.base, s.w.baseUser, s.w.baseVersion = s.st, "", 0
@@ -739,6 +738,10 @@ func (s *Session) reset() {
 	s.reads = readKeys{}
 	s.boundExp = 0
 }
+
+// when returns the time the request's session was loaded, by the
+// Manager's clock: the request's time for everything it stamps.
+func (s *Session) when() time.Time { return time.Unix(0, s.loadedAt) }
 
 // hasContent reports whether a session without a record holds anything
 // worth one. Anonymous sessions cost the store nothing until they do.
