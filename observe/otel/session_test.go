@@ -225,17 +225,26 @@ func TestSessionSpansAndMetrics(t *testing.T) {
 	ok(a.do("login", "POST", "/login?user="+user))
 	ok(a.do("cart", "POST", "/cart?item=apple"))
 
-	// Two tabs of one browser read the cart, then both write it.
+	// Two tabs of one browser read the cart, then both write it, one
+	// after the other: the second write's compare-and-swap loses to the
+	// first. (Released together, the Manager would commit both in one
+	// compare-and-swap, and no save would retry.)
 	a2 := sh.browser()
 	a2.setToken(a.token())
 	var wg sync.WaitGroup
+	finished := make(chan struct{})
 	for i, b := range []*browser{a, a2} {
-		wg.Go(func() { ok(b.do(fmt.Sprintf("race %d", i), "POST", "/hold?item=pear")) })
+		wg.Go(func() {
+			ok(b.do(fmt.Sprintf("race %d", i), "POST", "/hold?item=pear"))
+			finished <- struct{}{}
+		})
 	}
 	<-sh.arrived
 	<-sh.arrived
 	sh.release <- struct{}{}
+	<-finished
 	sh.release <- struct{}{}
+	<-finished
 	wg.Wait()
 
 	old := a.token()
