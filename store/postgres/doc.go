@@ -44,7 +44,12 @@
 // for Version 0 it runs an INSERT whose ON CONFLICT clause replaces an
 // existing row only if that row has expired. PostgreSQL re-checks the
 // condition on the newest row version when writers collide, so exactly one
-// of them wins and the others get session.ErrConflict. With REPEATABLE READ
+// of them wins and the others get session.ErrConflict. The same statement
+// reads the row when the UPDATE loses, and the error is then a
+// *session.ConflictError carrying it, so that the caller retries without
+// loading it again; when the loser had waited for the winner's row lock,
+// the row the statement can see is the one before the winner's commit,
+// and the error is a plain session.ErrConflict instead. With REPEATABLE READ
 // or SERIALIZABLE as the pool's default isolation level PostgreSQL aborts
 // the loser with a serialization failure instead, which Save also reports
 // as session.ErrConflict.

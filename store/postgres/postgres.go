@@ -248,14 +248,14 @@ func (s *Store) Save(ctx context.Context, rec session.Record) error {
 		return session.ErrConflict
 	}
 	var (
-		tag pgconn.CommandTag
-		err error
-		cur *session.ConflictError
+		tag      pgconn.CommandTag
+		err      error
+		conflict error
 	)
 	if rec.Version == 0 {
 		tag, err = s.pool.Exec(ctx, s.q.insert, rec.ID, rec.UserID, rec.Expiry, data(rec.Data))
 	} else {
-		cur, err = s.update(ctx, rec)
+		conflict, err = s.update(ctx, rec)
 	}
 	if err != nil {
 		var pgErr *pgconn.PgError
@@ -268,8 +268,8 @@ func (s *Store) Save(ctx context.Context, rec session.Record) error {
 		}
 		return s.fail(ctx, "save", err)
 	}
-	if cur != nil {
-		return cur
+	if conflict != nil {
+		return conflict
 	}
 	if rec.Version == 0 && tag.RowsAffected() == 0 {
 		return session.ErrConflict
@@ -278,8 +278,9 @@ func (s *Store) Save(ctx context.Context, rec session.Record) error {
 }
 
 // update runs the compare-and-swap of a loaded version. It returns nil if
-// it wrote, and the conflict, with the current row, if it did not.
-func (s *Store) update(ctx context.Context, rec session.Record) (*session.ConflictError, error) {
+// it wrote, and the conflict, with the current row when it has it, if it
+// did not.
+func (s *Store) update(ctx context.Context, rec session.Record) (conflict, err error) {
 	var (
 		updated bool
 		user    *string
@@ -287,10 +288,18 @@ func (s *Store) update(ctx context.Context, rec session.Record) (*session.Confli
 		expiry  *time.Time
 		cur     []byte
 	)
-	err := s.pool.QueryRow(ctx, s.q.update, rec.ID, int64(rec.Version), rec.UserID, rec.Expiry, data(rec.Data)).
+	err = s.pool.QueryRow(ctx, s.q.update, rec.ID, int64(rec.Version), rec.UserID, rec.Expiry, data(rec.Data)).
 		Scan(&updated, &user, &version, &expiry, &cur)
 	if err != nil || updated {
 		return nil, err
+	}
+	if version != nil && *version == int64(rec.Version) {
+		// The row as the statement's snapshot saw it, still at the version
+		// the UPDATE expected: the UPDATE waited for a concurrent writer's
+		// row lock and, once that writer committed, found a newer version
+		// than the snapshot shows. A retry on this row would lose for
+		// certain; a plain conflict makes the caller load the row afresh.
+		return session.ErrConflict, nil
 	}
 	ce := &session.ConflictError{Found: version != nil}
 	if ce.Found {

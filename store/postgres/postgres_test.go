@@ -395,6 +395,65 @@ func TestSaveBlockedByALockHonoursItsDeadline(t *testing.T) {
 	// so nothing is asserted about the record afterwards.
 }
 
+// A Save that waits for a concurrent writer's row lock loses once that
+// writer commits. The row its statement can return is the one before the
+// winner's commit, still at the version the Save expected; handed back in
+// a ConflictError, it would make the caller's retry lose again for
+// certain. The conflict must carry the winner's record or none.
+func TestConflictAfterWaitingForTheWinnerNeverCarriesTheLosingVersion(t *testing.T) {
+	s, name := newStore(t)
+	ctx := testCtx(t)
+	rec := session.Record{ID: storetest.NewID(), Expiry: time.Now().Add(time.Hour), Data: []byte("first")}
+	if err := s.Save(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	rec.Version = 1
+
+	// The winner: version 2, uncommitted, holding the row lock.
+	tx, err := sharedPool(t).Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, "UPDATE "+pgx.Identifier{name}.Sanitize()+" SET version = version + 1, data = 'winner' WHERE id = $1", rec.ID); err != nil {
+		t.Fatal(err)
+	}
+
+	saved := make(chan error, 1)
+	go func() {
+		loser := rec
+		loser.Data = []byte("loser")
+		saved <- s.Save(ctx, loser)
+	}()
+	// The loser's UPDATE is waiting for the winner's lock once the server
+	// says a statement on this table waits for a lock.
+	for waiting := 0; waiting == 0; {
+		select {
+		case err := <-saved:
+			t.Fatalf("Save returned %v while the winner held the row lock", err)
+		default:
+		}
+		if err := sharedPool(t).QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND position($1 in query) > 0", name).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	err = <-saved
+	if !errors.Is(err, session.ErrConflict) {
+		t.Fatalf("Save that lost to a concurrent commit = %v; want ErrConflict", err)
+	}
+	if ce := (*session.ConflictError)(nil); errors.As(err, &ce) && ce.Found && (ce.Current.Version != 2 || string(ce.Current.Data) != "winner") {
+		t.Fatalf("the conflict carries version %d with %q; want the winner's version 2 or no record", ce.Current.Version, ce.Current.Data)
+	}
+	got, err := s.Load(ctx, rec.ID)
+	if err != nil || got.Version != 2 || string(got.Data) != "winner" {
+		t.Fatalf("Load after the race = version %d, %q, %v; want the winner's version 2", got.Version, got.Data, err)
+	}
+}
+
 // With SERIALIZABLE as the default isolation level PostgreSQL reports a
 // lost race as a serialization failure rather than zero rows; Save must
 // still report it as ErrConflict so the caller retries.

@@ -144,8 +144,12 @@ type queries struct {
 // another round trip: the UPDATE in a WITH clause, and a row that is the
 // current record only if the UPDATE changed nothing. (Its SELECT sees the
 // statement's snapshot: if the winner committed while this statement
-// waited for its row lock, the row returned is the one before, and the
-// caller's retry simply loses once more.)
+// waited for its row lock, the row returned is the one before, still at
+// the version the UPDATE expected; Save recognises it by that version and
+// reports a plain conflict, so that the caller loads the row afresh
+// rather than retry on it and lose for certain. Reading the row FOR SHARE
+// would return the winner's row, but costs a row lock on every lost swap
+// and measured slower on hot rows.)
 func (t table) queries() queries {
 	return queries{
 		load: `SELECT user_id, version, expires_at, data FROM ` + t.ref +
