@@ -235,8 +235,8 @@ func TestSessionSpansAndMetrics(t *testing.T) {
 	finished := make(chan struct{})
 	for i, b := range []*browser{a, a2} {
 		wg.Go(func() {
+			defer func() { finished <- struct{}{} }() // even if ok fails the test
 			ok(b.do(fmt.Sprintf("race %d", i), "POST", "/hold?item=pear"))
-			finished <- struct{}{}
 		})
 	}
 	<-sh.arrived
