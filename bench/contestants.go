@@ -57,6 +57,13 @@ func Bare() Contestant {
 // Httpstate wraps the handler in a session.Manager with default options
 // over store.
 func Httpstate(name string, store session.Store) (Contestant, error) {
+	return httpstate(name, store, func(s *session.Session) error { return s.Put(Key, Value) })
+}
+
+// httpstate is the handler of both workloads behind a session.Manager
+// with default options over store: a GET writes the int under Key in
+// decimal, a POST changes the session with post and writes "ok".
+func httpstate(name string, store session.Store, post func(*session.Session) error) (Contestant, error) {
 	m, err := session.New(store, session.Options{})
 	if err != nil {
 		return Contestant{}, err
@@ -64,7 +71,7 @@ func Httpstate(name string, store session.Store) (Contestant, error) {
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s := session.FromContext(r.Context())
 		if r.Method == http.MethodPost {
-			if err := s.Put(Key, Value); err != nil {
+			if err := post(s); err != nil {
 				http.Error(w, err.Error(), http.StatusInternalServerError)
 				return
 			}
@@ -127,24 +134,10 @@ func Gorilla(name string, store sessions.Store) Contestant {
 // which httpstate documents for counters: if another request saves the
 // session first, the increment is replayed on that request's value.
 func HttpstateCounter(name string, store session.Store) (Contestant, error) {
-	m, err := session.New(store, session.Options{})
-	if err != nil {
-		return Contestant{}, err
-	}
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s := session.FromContext(r.Context())
-		if r.Method == http.MethodPost {
-			if _, err := session.Update(s, Key, func(n int) int { return n + 1 }); err != nil {
-				http.Error(w, err.Error(), http.StatusInternalServerError)
-				return
-			}
-			w.Write(ok)
-			return
-		}
-		n, _ := session.Get[int](s, Key)
-		writeInt(w, n)
+	return httpstate(name, store, func(s *session.Session) error {
+		_, err := session.Update(s, Key, func(n int) int { return n + 1 })
+		return err
 	})
-	return Contestant{Name: name, Handler: m.Middleware(h)}, nil
 }
 
 // SCSCounter is the counter handler behind sm.LoadAndSave. scs has no
