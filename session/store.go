@@ -36,7 +36,8 @@ var (
 type ConflictError struct {
 	// Current is the live record stored under the ID when the save lost,
 	// as Load would have returned it. Found is false if there was none
-	// (deleted or expired).
+	// (deleted or expired); Current.ID is the ID of the lost save either
+	// way, which is how a caller tells whose conflict it holds.
 	Current Record
 	Found   bool
 }

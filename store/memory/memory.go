@@ -200,7 +200,7 @@ func (s *Store) Save(ctx context.Context, rec session.Record) error {
 	if stored != rec.Version {
 		// The current record is at hand: hand it back, sparing the
 		// caller a Load before it retries.
-		ce := &session.ConflictError{Found: stored != 0}
+		ce := &session.ConflictError{Current: session.Record{ID: rec.ID}, Found: stored != 0}
 		if ce.Found {
 			ce.Current = session.Record{ID: rec.ID, UserID: e.userID, Version: e.version, Expiry: time.Unix(0, e.expiry), Data: e.data}
 		}

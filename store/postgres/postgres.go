@@ -301,7 +301,7 @@ func (s *Store) update(ctx context.Context, rec session.Record) (conflict, err e
 		// certain; a plain conflict makes the caller load the row afresh.
 		return session.ErrConflict, nil
 	}
-	ce := &session.ConflictError{Found: version != nil}
+	ce := &session.ConflictError{Current: session.Record{ID: rec.ID}, Found: version != nil}
 	if ce.Found {
 		ce.Current = session.Record{ID: rec.ID, UserID: *user, Version: uint64(*version), Expiry: *expiry, Data: cur}
 	}

@@ -315,7 +315,7 @@ func (s *Store) swapped(ctx context.Context, rec session.Record, res rueidis.Red
 	if msg.IsArray() {
 		// A conflict, with the live record if there is one.
 		arr, _ := msg.ToArray()
-		ce := &session.ConflictError{}
+		ce := &session.ConflictError{Current: session.Record{ID: rec.ID}}
 		if len(arr) > 1 {
 			if v, err := arr[1].ToString(); err == nil {
 				if cur, err := decode(rec.ID, v); err == nil {
