@@ -193,7 +193,7 @@ func sorted(s ...string) []string { slices.Sort(s); return s }
 // conflictCarries checks the error of a lost save of id: a plain
 // ErrConflict, or a *session.ConflictError that names id and whose record
 // is the one Load returns now (or none, if want is nil).
-func conflictCarries(t *testing.T, s session.Store, err error, id string, want *session.Record) {
+func conflictCarries(t *testing.T, err error, id string, want *session.Record) {
 	t.Helper()
 	if !errors.Is(err, session.ErrConflict) {
 		t.Fatalf("Save = %v; want ErrConflict", err)
@@ -300,7 +300,7 @@ func staleVersion(t *testing.T, s session.Store, _ *config) {
 	mustSave(t, s, a)
 	err := s.Save(ctx(t), b)
 	got := mustLoad(t, s, rec.ID)
-	conflictCarries(t, s, err, rec.ID, &got)
+	conflictCarries(t, err, rec.ID, &got)
 	if got.Version != 2 || string(got.Data) != "winner" {
 		t.Fatalf("after a lost compare-and-swap Load = version %d %q; want version 2 %q", got.Version, got.Data, "winner")
 	}
@@ -318,7 +318,7 @@ func newOverLive(t *testing.T, s session.Store, _ *config) {
 	rec.Data = []byte("two")
 	err := s.Save(ctx(t), rec)
 	got := mustLoad(t, s, rec.ID)
-	conflictCarries(t, s, err, rec.ID, &got)
+	conflictCarries(t, err, rec.ID, &got)
 	if string(got.Data) != "one" {
 		t.Fatalf("record was overwritten by a conflicting save: %q", got.Data)
 	}
@@ -340,7 +340,7 @@ func deleteForbidsResurrection(t *testing.T, s session.Store, _ *config) {
 	}
 	wantNotFound(t, s, rec.ID)
 	loaded.Data = []byte("resurrected")
-	conflictCarries(t, s, s.Save(ctx(t), loaded), loaded.ID, nil)
+	conflictCarries(t, s.Save(ctx(t), loaded), loaded.ID, nil)
 	wantNotFound(t, s, rec.ID)
 	list, err := s.ListByUser(ctx(t), user)
 	if err != nil || len(list) != 0 {
@@ -372,7 +372,7 @@ func expiredAbsent(t *testing.T, s session.Store, _ *config) {
 		t.Fatalf("ListByUser after expiry = %v; want only the live record %v", got, []string{keep.ID})
 	}
 	loaded.Expiry = live()
-	conflictCarries(t, s, s.Save(ctx(t), loaded), loaded.ID, nil) // expired means absent
+	conflictCarries(t, s.Save(ctx(t), loaded), loaded.ID, nil) // expired means absent
 	// An expired ID is free again for a brand-new record.
 	fresh := session.Record{ID: rec.ID, Expiry: live(), Data: []byte("new")}
 	mustSave(t, s, fresh)
