@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -372,7 +373,12 @@ func decodeToken(tok string) (decodedToken, error) {
 		}
 		dec := json.NewDecoder(bytes.NewReader(b))
 		dec.UseNumber()
-		if err := dec.Decode(&fields[i]); err != nil || fields[i] == nil || dec.More() {
+		if err := dec.Decode(&fields[i]); err != nil || fields[i] == nil {
+			return decodedToken{}, errNotAToken
+		}
+		// Only whitespace may follow the object. dec.More cannot say so:
+		// it reports false before a stray closing bracket.
+		if _, err := dec.Token(); err != io.EOF {
 			return decodedToken{}, errNotAToken
 		}
 		*dst = b
